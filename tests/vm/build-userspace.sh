@@ -1,0 +1,101 @@
+#!/bin/bash
+# Build rdma-core 56.1 and perftest 25.01 from Debian trixie's source packages,
+# with the patch series the repository keeps for them, into a prefix outside
+# the repository.  The prefix is keyed by the sources and the patches, so it is
+# rebuilt only when one of them changes.  Prints the prefix on stdout.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+cache=${P2PV_CACHE:-/var/cache/p2pverbs}
+jobs=${P2PV_JOBS:-$(nproc)}
+
+# name  version-in-trixie  orig tarball  sha256 of the orig tarball  patch dir
+RDMA_CORE=(rdma-core 56.1-1 rdma-core_56.1.orig.tar.gz
+	63ce7f2baa7242c2dbc76375dac957c420187dd27f8c5e148efc07971ee522a8
+	"$repo/providers/p2p/rdma-core-patches")
+PERFTEST=(perftest 25.01.0+0.80-1 perftest_25.01.0+0.80.orig.tar.gz
+	54e86b131f0b06862b8b9cd692739737295463cfef467bdda5f5aa3dae8c5b05
+	"$repo/tests/vm/perftest-patches")
+
+log() { echo "build-userspace: $*" >&2; }
+
+series_of() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$1/series"; }
+
+# The .dsc files of these versions are gone from the archive (404), but
+# "apt-get source --download-only" still fetches the orig tarballs; their
+# checksums are pinned above.
+fetch() {
+	local name=$1 version=$2 orig=$3 sum=$4 dl="$cache/downloads"
+	mkdir -p "$dl"
+	if ! echo "$sum  $dl/$orig" | sha256sum -c --status 2>/dev/null; then
+		log "fetching $name $version source"
+		(cd "$dl" && apt-get source --download-only "$name=$version" >/dev/null 2>&1 || true)
+		echo "$sum  $dl/$orig" | sha256sum -c --quiet >&2 ||
+			{ log "could not fetch $orig (is the trixie deb-src entry set up? run tests/setup.sh)"; exit 1; }
+	fi
+	echo "$dl/$orig"
+}
+
+# unpack NAME TARBALL PATCHDIR DEST: fresh tree with the series applied
+unpack() {
+	local tarball=$2 pdir=$3 dest=$4
+	rm -rf "$dest"
+	mkdir -p "$dest"
+	tar -xzf "$tarball" -C "$dest" --strip-components=1
+	while read -r p; do
+		log "applying $1 patch $p"
+		patch -d "$dest" -p1 --quiet --forward --batch <"$pdir/$p" ||
+			{ log "$1 patch $p does not apply"; exit 1; }
+	done < <(series_of "$pdir")
+}
+
+rdma_tar=$(fetch "${RDMA_CORE[@]:0:4}")
+perf_tar=$(fetch "${PERFTEST[@]:0:4}")
+
+key=$( {
+	sha256sum "$rdma_tar" "$perf_tar" | cut -d' ' -f1
+	for d in "${RDMA_CORE[4]}" "${PERFTEST[4]}"; do
+		cat "$d/series"
+		series_of "$d" | while read -r p; do cat "$d/$p"; done
+	done
+	cat "$0"
+} | sha256sum | cut -c1-16)
+
+top="$cache/userspace/$key"
+prefix="$top/install"
+if [ -f "$top/done" ]; then
+	echo "$prefix"
+	exit 0
+fi
+rm -rf "$top"
+mkdir -p "$top"
+export CCACHE_DIR="$cache/ccache" CCACHE_BASEDIR="$top" CCACHE_NOHASHDIR=1
+
+start=$(date +%s)
+unpack rdma-core "$rdma_tar" "${RDMA_CORE[4]}" "$top/rdma-core"
+log "building rdma-core into $prefix"
+cmake -S "$top/rdma-core" -B "$top/rdma-core/build" -G Ninja \
+	-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX="$prefix" \
+	-DCMAKE_C_COMPILER_LAUNCHER=ccache \
+	-DNO_MAN_PAGES=1 -DNO_PYVERBS=1 -DENABLE_STATIC=0 -DENABLE_RESOLVE_NEIGH=0 \
+	-DCMAKE_INSTALL_RUNDIR="$top/run" >"$top/rdma-core.log" 2>&1 ||
+	{ tail -30 "$top/rdma-core.log" >&2; exit 1; }
+ninja -C "$top/rdma-core/build" -j"$jobs" install >>"$top/rdma-core.log" 2>&1 ||
+	{ tail -30 "$top/rdma-core.log" >&2; exit 1; }
+
+unpack perftest "$perf_tar" "${PERFTEST[4]}" "$top/perftest"
+log "building perftest into $prefix"
+(
+	cd "$top/perftest"
+	./autogen.sh
+	./configure --prefix="$prefix" CC="ccache gcc" \
+		CPPFLAGS="-I$prefix/include" LDFLAGS="-L$prefix/lib -Wl,-rpath,$prefix/lib"
+	make -j"$jobs"
+	make install
+) >"$top/perftest.log" 2>&1 || { tail -30 "$top/perftest.log" >&2; exit 1; }
+
+log "built in $(($(date +%s) - start)) s"
+touch "$top/done"
+ls -1dt "$cache/userspace/"*/ 2>/dev/null | tail -n +4 | xargs -r rm -rf
+echo "$prefix"

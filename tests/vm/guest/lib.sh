@@ -1,0 +1,46 @@
+# Helpers for in-guest tests; sourced by tests/vm/guest/*.sh.
+# shellcheck shell=bash
+set -euo pipefail
+
+export PATH="$P2PV_PREFIX/bin:$PATH"
+export LD_LIBRARY_PATH="$P2PV_PREFIX/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok: $*"; }
+
+# wait_for SECONDS CMD...: poll CMD every 0.2 s until it succeeds
+wait_for() {
+	local deadline=$(($(date +%s) + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -lt "$deadline" ] || return 1
+		sleep 0.2
+	done
+}
+
+# rxe_pair: two soft-RoCE devices, rxe0 on veth0 and rxe1 on veth1, talking over
+# the veth pair with their default (IPv6 link-local) GIDs, index 0.
+rxe_pair() {
+	ip link set lo up
+	sysctl -qw net.ipv6.conf.default.accept_dad=0
+	ip link add veth0 type veth peer name veth1
+	ip link set veth0 up
+	ip link set veth1 up
+	rdma link add rxe0 type rxe netdev veth0
+	rdma link add rxe1 type rxe netdev veth1
+	wait_for 20 port_active rxe0 || fail "rxe0 port did not become active"
+	wait_for 20 port_active rxe1 || fail "rxe1 port did not become active"
+}
+
+port_active() {
+	ibv_devinfo -d "$1" | grep -q 'state:.*PORT_ACTIVE'
+}
+
+# pci_devs VENDOR:DEVICE: the PCI addresses of every such function
+pci_devs() {
+	local d
+	for d in /sys/bus/pci/devices/*; do
+		[ "$(cat "$d/vendor"):$(cat "$d/device")" = "0x${1%%:*}:0x${1##*:}" ] && basename "$d"
+	done
+	return 0
+}

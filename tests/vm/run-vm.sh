@@ -1,0 +1,174 @@
+#!/bin/bash
+# Boot the p2pverbs kernel under QEMU (q35, TCG) with a named PCI topology, run
+# a host script inside the guest as root and exit with its status.
+#
+# The guest's root is the host's root over 9p, read-only, so every host binary,
+# the repository and the build trees are visible at the same paths; /tmp, /run
+# and /var/tmp are tmpfs.  A per-run directory is shared writable: the script
+# finds it in $P2PV_RESULTS and the guest writes its exit status there, so a
+# guest that never booted or panicked cannot look like a pass.
+usage() {
+	cat <<'EOU'
+usage: run-vm.sh [options] -- SCRIPT [ARGS...]
+  --topology NAME   rc (default): nvme with CMB, ivshmem-plain and edu on the root complex
+                    switch:    each below a downstream port of one PCIe switch
+                    rootports: each on its own PCIe root port
+  --iommu           add intel-iommu (guest: intel_iommu=on)
+  --cpu amd|intel   EPYC (default; host bridge P2P allowed) or an Intel model (refused)
+  --debug           boot the debug kernel flavour (KASAN, lockdep, kmemleak)
+  --timeout SEC     give up after SEC seconds (default 600)
+  --name NAME       name of the run: its directory is $P2PV_LOGDIR/NAME
+  --qemu-arg ARG    extra QEMU argument (repeatable)
+Environment: P2PV_LOGDIR (default <repo>/build/vm-logs), P2PV_BUILD (CMake build
+dir, default <repo>/build), P2PV_KERNEL (a bzImage to boot instead of building),
+P2PV_VERBOSE=1 copies the console to stderr.
+EOU
+	exit 2
+}
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+
+topology=rc iommu=0 cpu=amd debug=0 timeout=600 name= extra=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--topology) topology=$2; shift 2 ;;
+	--iommu) iommu=1; shift ;;
+	--cpu) cpu=$2; shift 2 ;;
+	--debug) debug=1; shift ;;
+	--timeout) timeout=$2; shift 2 ;;
+	--name) name=$2; shift 2 ;;
+	--qemu-arg) extra+=("$2"); shift 2 ;;
+	--) shift; break ;;
+	*) usage ;;
+	esac
+done
+[ $# -ge 1 ] || usage
+script=$(realpath "$1")
+shift
+[ -r "$script" ] || { echo "run-vm: $script: not readable" >&2; exit 2; }
+
+log() { echo "run-vm: $*" >&2; }
+
+# --- the machine -----------------------------------------------------------
+qemu=(qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -smp 2 -m 2048
+	-display none -vga none -nic none -no-reboot)
+cmdline="console=ttyS0 panic=-1 oops=panic"
+
+case "$cpu" in
+amd) qemu+=(-cpu EPYC) ;;
+intel) qemu+=(-cpu Skylake-Client) ;;
+*) usage ;;
+esac
+
+if [ "$iommu" = 1 ]; then
+	# Before the endpoints, so that every one of them is translated.
+	qemu+=(-device intel-iommu,intremap=off)
+	cmdline+=" intel_iommu=on iommu.strict=1"
+fi
+
+# place_devices BUS_NVME BUS_IVSHMEM BUS_EDU
+place_devices() {
+	qemu+=(-drive "file=$rundir/nvme0.img,if=none,id=nvme0,format=raw"
+		-device "nvme,serial=p2pv-nvme0,drive=nvme0,cmb_size_mb=64,bus=$1"
+		-object memory-backend-ram,id=ivshmem0,size=64M,share=on
+		-device "ivshmem-plain,memdev=ivshmem0,bus=$2"
+		-device "edu,dma_mask=0xffffffffffffffff,bus=$3")
+}
+
+case "$topology" in
+rc)
+	place_devices pcie.0 pcie.0 pcie.0 ;;
+switch)
+	qemu+=(-device pcie-root-port,id=rp0,bus=pcie.0,chassis=1,slot=0
+		-device x3130-upstream,id=up0,bus=rp0)
+	for i in 0 1 2; do
+		qemu+=(-device "xio3130-downstream,id=dn$i,bus=up0,chassis=$((10 + i)),slot=0")
+	done
+	place_devices dn0 dn1 dn2 ;;
+rootports)
+	for i in 0 1 2; do
+		qemu+=(-device "pcie-root-port,id=rp$i,bus=pcie.0,chassis=$((1 + i)),slot=0")
+	done
+	place_devices rp0 rp1 rp2 ;;
+*) usage ;;
+esac
+
+# --- what to boot and run --------------------------------------------------
+if [ -n "${P2PV_KERNEL:-}" ]; then
+	kernel=$P2PV_KERNEL
+elif [ "$debug" = 1 ]; then
+	kernel=$("$here/build-kernel.sh" --debug)
+else
+	kernel=$("$here/build-kernel.sh")
+fi
+prefix=$("$here/build-userspace.sh")
+
+name=${name:-$(basename "$script" .sh)-$topology$([ "$iommu" = 1 ] && echo -iommu)$([ "$cpu" = intel ] && echo -intel)}
+logdir=${P2PV_LOGDIR:-$repo/build/vm-logs}
+rundir="$logdir/$name"
+rm -rf "$rundir"
+mkdir -p "$rundir"
+console="$rundir/console.log"
+truncate -s 64M "$rundir/nvme0.img"
+
+# The guest reads these; paths are the same on both sides of the 9p share.
+{
+	printf 'export P2PV_REPO=%q\n' "$repo"
+	printf 'export P2PV_BUILD=%q\n' "${P2PV_BUILD:-$repo/build}"
+	printf 'export P2PV_PREFIX=%q\n' "$prefix"
+	printf 'export P2PV_TOPOLOGY=%q P2PV_IOMMU=%q P2PV_CPU=%q\n' "$topology" "$iommu" "$cpu"
+	printf 'export P2PV_DEBUG_KERNEL=%q\n' "$debug"
+	printf '%q ' bash "$script" "$@"
+	echo
+} >"$rundir/command"
+
+qemu+=(-kernel "$kernel"
+	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap
+	-virtfs "local,path=$rundir,mount_tag=p2pv_results,security_model=none"
+	-serial "file:$console"
+	-monitor "unix:$rundir/monitor.sock,server=on,wait=off"
+	"${extra[@]}")
+cmdline+=" root=hostroot rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=524288,cache=loose ro"
+cmdline+=" init=$here/guest/init.sh P2PV_RESULTS_DIR=$rundir"
+
+log "$name: booting $(basename "$(dirname "$(dirname "$(dirname "$(dirname "$kernel")")")")") (console: $console)"
+tail_pid=
+if [ "${P2PV_VERBOSE:-0}" = 1 ]; then
+	touch "$console"
+	tail -n +1 -f "$console" >&2 &
+	tail_pid=$!
+fi
+start=$(date +%s)
+set +e
+timeout --kill-after=10 "$timeout" "${qemu[@]}" -append "$cmdline" </dev/null >"$rundir/qemu.log" 2>&1
+qemu_rc=$?
+set -e
+[ -n "$tail_pid" ] && kill "$tail_pid" 2>/dev/null
+elapsed=$(($(date +%s) - start))
+
+show_tail() {
+	echo "---- last 40 lines of $console ----" >&2
+	tail -n 40 "$console" >&2 || true
+	echo "---- qemu ----" >&2
+	tail -n 10 "$rundir/qemu.log" >&2 || true
+}
+if [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
+	log "$name: TIMEOUT: the guest did not finish within $timeout s"
+	show_tail
+	exit 124
+fi
+if [ ! -s "$rundir/rc" ]; then
+	log "$name: the guest stopped without reporting a result (qemu exit $qemu_rc; panic or crash?)"
+	show_tail
+	exit 125
+fi
+rc=$(cat "$rundir/rc")
+if [ "$rc" != 0 ]; then
+	log "$name: FAILED with status $rc after $elapsed s"
+	show_tail
+else
+	log "$name: passed in $elapsed s (boot to test: $(cat "$rundir/boot-seconds" 2>/dev/null || echo ?) s)"
+fi
+exit "$rc"
