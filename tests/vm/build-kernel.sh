@@ -49,6 +49,8 @@ fi
 
 rm -rf "$tree"
 mkdir -p "$src" "$out"
+# A tree that did not finish is useless to the next run: don't leave 2 GiB behind.
+trap 'rm -rf "$tree"' ERR
 log "unpacking $(basename "$tarball") into $src"
 tar -xJf "$tarball" -C "$src" --strip-components=1
 

@@ -48,8 +48,25 @@ done
 script=$(realpath "$1")
 shift
 [ -r "$script" ] || { echo "run-vm: $script: not readable" >&2; exit 2; }
+case "$script" in
+/tmp/* | /var/tmp/* | /run/* | /root/*)
+	echo "run-vm: $script: the guest has its own tmpfs there; keep scripts elsewhere" >&2
+	exit 2 ;;
+esac
 
 log() { echo "run-vm: $*" >&2; }
+
+if [ -z "$name" ]; then
+	name=$(basename "$script" .sh)-$topology
+	[ "$iommu" = 0 ] || name+=-iommu
+	[ "$cpu" = amd ] || name+=-$cpu
+fi
+logdir=${P2PV_LOGDIR:-$repo/build/vm-logs}
+rundir="$logdir/$name"
+rm -rf "$rundir"
+mkdir -p "$rundir"
+console="$rundir/console.log"
+truncate -s 64M "$rundir/nvme0.img"
 
 # --- the machine -----------------------------------------------------------
 qemu=(qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -smp 2 -m 2048
@@ -105,13 +122,6 @@ else
 fi
 prefix=$("$here/build-userspace.sh")
 
-name=${name:-$(basename "$script" .sh)-$topology$([ "$iommu" = 1 ] && echo -iommu)$([ "$cpu" = intel ] && echo -intel)}
-logdir=${P2PV_LOGDIR:-$repo/build/vm-logs}
-rundir="$logdir/$name"
-rm -rf "$rundir"
-mkdir -p "$rundir"
-console="$rundir/console.log"
-truncate -s 64M "$rundir/nvme0.img"
 
 # The guest reads these; paths are the same on both sides of the 9p share.
 {

@@ -33,4 +33,4 @@ cat /tmp/bw-client.log
 avg=$(awk '$1 == 65536 && NF >= 5 { print $4 }' /tmp/bw-client.log)
 [ -n "$avg" ] || fail "ib_write_bw printed no result row"
 awk -v a="$avg" 'BEGIN { exit !(a > 0) }' || fail "ib_write_bw average bandwidth is $avg"
-pass "ib_write_bw host memory 64 KiB: $avg MB/s"
+pass "ib_write_bw host memory 64 KiB: $avg MiB/s"
