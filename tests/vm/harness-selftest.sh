@@ -5,10 +5,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-# Not under /tmp or /var/tmp: the guest mounts its own tmpfs there.
-logdir=${P2PV_LOGDIR:-$here/../../build/vm-logs}
-mkdir -p "$logdir"
-work=$(mktemp -d "$logdir/selftest-scripts.XXXXXX")
+work=$(mktemp -d /tmp/p2pv-selftest.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 

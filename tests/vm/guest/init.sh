@@ -1,9 +1,22 @@
 #!/bin/bash
-# PID 1 of a p2pverbs test guest (see run-vm.sh).  Mounts what a test needs on
-# top of the read-only 9p root, runs the command the host left in the results
-# directory, records its exit status there and powers off.
+# PID 1 of a p2pverbs test guest (see run-vm.sh).
+#
+# Stage 1 (on the read-only 9p root): build a writable root as an overlay of
+# that root and a tmpfs, so tests can write anywhere (their writes vanish with
+# the guest) while every host path, wherever the repository was cloned, stays
+# visible.  Stage 2 (chrooted into the overlay): mount the kernel filesystems,
+# run the command the host left in the results directory, record its exit
+# status there and power off.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root
+
+if [ "${1:-}" != --stage2 ]; then
+	mount -t tmpfs -o mode=0755 tmpfs /mnt
+	mkdir -p /mnt/upper /mnt/work /mnt/root
+	mount -t overlay overlay -o lowerdir=/,upperdir=/mnt/upper,workdir=/mnt/work /mnt/root ||
+		{ echo "init: cannot build the overlay root" >/dev/console; busybox poweroff -f; }
+	exec chroot /mnt/root "$0" --stage2
+fi
 
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -15,9 +28,7 @@ ln -sf /proc/self/fd/2 /dev/stderr
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
-for d in /tmp /run /var/tmp /var/log /root; do
-	mount -t tmpfs tmpfs "$d"
-done
+mount -t tmpfs tmpfs /run
 [ -d /sys/kernel/debug ] && mount -t debugfs debugfs /sys/kernel/debug
 ulimit -l unlimited
 
