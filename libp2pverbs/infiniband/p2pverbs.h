@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR Linux-OpenIB) */
+/*
+ * libp2pverbs: PCI peer-to-peer (P2PDMA) memory for RDMA verbs.
+ *
+ * Finds the P2PDMA providers of the machine (NVMe controller memory buffers
+ * and other published PCI BARs), tells how an RDMA device would reach each of
+ * them, allocates P2P buffers as dma-bufs and registers them as memory
+ * regions through ibv_reg_dmabuf_mr().
+ *
+ * Every function that fails sets errno and a thread-local message that
+ * p2pv_last_error() returns.
+ */
+#ifndef INFINIBAND_P2PVERBS_H
+#define INFINIBAND_P2PVERBS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <infiniband/verbs.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* "dddd:bb:dd.f" plus room for a longer domain, NUL terminated */
+#define P2PV_PCI_ADDR_LEN 20
+/* Most PCI functions reported on one path (provider side + client side) */
+#define P2PV_MAX_HOPS 32
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Message of the last failure in this thread ("" if none). */
+const char *p2pv_last_error(void);
+
+/* ------------------------------------------------------------------ */
+/* Providers                                                           */
+/* ------------------------------------------------------------------ */
+
+enum p2pv_provider_kind {
+	P2PV_PROVIDER_GENERIC_BAR = 0,	/* any other PCI BAR published to P2PDMA */
+	P2PV_PROVIDER_NVME_CMB = 1,	/* NVMe controller memory buffer */
+};
+
+struct p2pv_provider {
+	char pci_addr[P2PV_PCI_ADDR_LEN];	/* e.g. "0000:01:00.0" */
+	uint64_t size;				/* p2pmem/size, bytes */
+	uint64_t available;			/* p2pmem/available, bytes */
+	enum p2pv_provider_kind kind;
+	int published;				/* p2pmem/published */
+	uint32_t pci_class;			/* 24-bit class code, 0 if unknown */
+	uint16_t vendor_id;
+	uint16_t device_id;
+	int numa_node;				/* -1 if unknown */
+	uint32_t reserved[4];
+};
+
+/*
+ * Array of every P2PDMA provider (published or not), sorted by PCI address.
+ * Returns NULL on failure; an empty list is a valid result (*num = 0, the
+ * returned pointer is non-NULL).  Free with p2pv_free_provider_list().
+ */
+struct p2pv_provider *p2pv_get_provider_list(int *num_providers);
+void p2pv_free_provider_list(struct p2pv_provider *list);
+/* One provider by PCI address. 0 on success, -1 + errno (ENOENT) otherwise. */
+int p2pv_query_provider(const char *pci_addr, struct p2pv_provider *out);
+
+/* ------------------------------------------------------------------ */
+/* Paths                                                               */
+/* ------------------------------------------------------------------ */
+
+/* Topological class of the path between a provider and a client, from the
+ * closest to the farthest (in the spirit of NCCL's PIX/PXB/PHB/SYS). */
+enum p2pv_path_class {
+	P2PV_PATH_DEV = 0,	/* same PCI device (same or sibling function) */
+	P2PV_PATH_PIX = 1,	/* below one common switch/bridge */
+	P2PV_PATH_PXB = 2,	/* below a common bridge, through several switches */
+	P2PV_PATH_PHB = 3,	/* no common bridge, one host bridge */
+	P2PV_PATH_SYS = 4,	/* across host bridges (root buses / domains) */
+	P2PV_PATH_CPU = 5,	/* the client is not a PCI device (rxe, siw) */
+};
+
+/* How the client reaches the memory; same values as the kernel UAPI. */
+enum p2pv_map_mode {
+	P2PV_MAP_REFUSED = 0,
+	P2PV_MAP_BUS_ADDR = 1,
+	P2PV_MAP_HOST_BRIDGE = 2,
+	P2PV_MAP_CPU = 3,
+};
+
+/* Reason bits; same values as the kernel's P2PMEM_REASON_* */
+#define P2PV_REASON_ACS_REDIRECT	(1U << 0)
+#define P2PV_REASON_NO_COMMON_BRIDGE	(1U << 1)
+#define P2PV_REASON_HOST_BRIDGE_DENIED	(1U << 2)
+#define P2PV_REASON_NOT_PCI		(1U << 3)
+#define P2PV_REASON_IOMMU		(1U << 4)
+
+/* Where the mode of a path came from */
+enum p2pv_answer_source {
+	P2PV_SOURCE_SYSFS = 0,	/* derived from sysfs (fallback) */
+	P2PV_SOURCE_KERNEL = 1,	/* P2PMEM_IOC_MAP_QUERY on /dev/p2pmem/<bdf> */
+};
+
+/* ACS state of one PCI function on a path */
+enum p2pv_acs_state {
+	P2PV_ACS_NONE = 0,	/* no ACS capability */
+	P2PV_ACS_OFF = 1,	/* capability present, no redirect bit set */
+	P2PV_ACS_REDIRECT = 2,	/* RR, CR or EC set: P2P TLPs go upstream */
+	P2PV_ACS_UNKNOWN = 3,	/* config space not readable (not root?) */
+};
+
+struct p2pv_hop {
+	char pci_addr[P2PV_PCI_ADDR_LEN];
+	enum p2pv_acs_state acs;
+	uint16_t acs_ctrl;		/* ACS control register when known */
+	uint8_t is_bridge;		/* PCI class 0x0604 */
+	uint8_t side;			/* 0 provider side, 1 client side, 2 common */
+};
+
+struct p2pv_path {
+	enum p2pv_path_class path_class;
+	enum p2pv_map_mode mode;
+	uint32_t reasons;		/* P2PV_REASON_* */
+	int distance;			/* P2PDMA distance in hops, -1 if refused */
+	enum p2pv_answer_source source;
+	int acs_redirects;		/* functions with ACS redirect on the path */
+	int acs_unknown;		/* functions whose ACS state is unknown */
+	int iommu;			/* client has an IOMMU group */
+	char client_pci_addr[P2PV_PCI_ADDR_LEN];	/* "" if not PCI */
+	char provider_host_bridge[P2PV_PCI_ADDR_LEN];	/* e.g. "pci0000:00" */
+	char client_host_bridge[P2PV_PCI_ADDR_LEN];
+	int num_hops;			/* provider ... common ... client */
+	struct p2pv_hop hops[P2PV_MAX_HOPS];
+	char reason[256];		/* one-line human readable explanation */
+};
+
+/* Path from the provider (PCI address) to an RDMA device. 0 or -1 + errno. */
+int p2pv_query_path(const char *provider, struct ibv_device *device,
+		    struct p2pv_path *path);
+int p2pv_query_path_ctx(const char *provider, struct ibv_context *ctx,
+			struct p2pv_path *path);
+/* Same, naming the RDMA device as in /sys/class/infiniband/<name>. */
+int p2pv_query_path_by_name(const char *provider, const char *ibdev_name,
+			    struct p2pv_path *path);
+
+const char *p2pv_path_class_str(enum p2pv_path_class c);	/* "PIX" ... */
+const char *p2pv_map_mode_str(enum p2pv_map_mode m);		/* "bus-addr" ... */
+const char *p2pv_acs_state_str(enum p2pv_acs_state s);
+
+/* ------------------------------------------------------------------ */
+/* Choosing a provider                                                 */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Nearest provider usable by all of the given RDMA devices with at least
+ * min_available bytes available (0: any non-exhausted provider).  Ranking:
+ * worst mode, then summed path class, then summed distance, then most
+ * available, then PCI address.  Unpublished, exhausted and refused
+ * providers are skipped.  0 on success (*out filled, paths[i] filled when
+ * paths is not NULL), -1 + errno (ENODEV: none usable).
+ */
+int p2pv_choose_provider(struct ibv_device *const *devices, int num_devices,
+			 uint64_t min_available, struct p2pv_provider *out,
+			 struct p2pv_path *paths);
+int p2pv_choose_provider_by_name(const char *const *ibdev_names,
+				 int num_devices, uint64_t min_available,
+				 struct p2pv_provider *out,
+				 struct p2pv_path *paths);
+
+/* ------------------------------------------------------------------ */
+/* Policy (like libfabric's FI_HMEM_P2P_*)                             */
+/* ------------------------------------------------------------------ */
+
+enum p2pv_policy {
+	P2PV_POLICY_DISABLED = 0,	/* never use P2P memory */
+	P2PV_POLICY_ENABLED = 1,	/* use P2P when possible, silent fallback */
+	P2PV_POLICY_PREFERRED = 2,	/* as enabled, fallback explained on stderr */
+	P2PV_POLICY_REQUIRED = 3,	/* P2P or failure */
+};
+
+/* Set by the program; the environment variable P2PV_P2P_POLICY
+ * (disabled|enabled|preferred|required) overrides it. */
+int p2pv_set_policy(enum p2pv_policy policy);
+enum p2pv_policy p2pv_get_policy(void);	/* effective policy */
+const char *p2pv_policy_str(enum p2pv_policy policy);
+
+/* ------------------------------------------------------------------ */
+/* Buffers                                                             */
+/* ------------------------------------------------------------------ */
+
+enum p2pv_mem_type {
+	P2PV_MEM_HOST = 0,	/* ordinary memory (policy fallback) */
+	P2PV_MEM_P2P = 1,	/* P2PDMA memory reachable as a dma-buf */
+};
+
+struct p2pv_buf {
+	void *addr;			/* CPU mapping */
+	size_t length;
+	int dmabuf_fd;			/* -1 for host memory */
+	uint64_t dmabuf_offset;		/* offset of addr in the dma-buf */
+	enum p2pv_mem_type type;
+	char provider[P2PV_PCI_ADDR_LEN];	/* "" for host memory */
+};
+
+/*
+ * Allocate length bytes of zeroed memory from the provider named by
+ * pci_addr, or, when pci_addr is NULL, from the provider nearest to near
+ * (any provider when near is NULL too).  Follows p2pv_get_policy().
+ */
+struct p2pv_buf *p2pv_buf_alloc(const char *pci_addr, struct ibv_device *near,
+				size_t length);
+/* Adopt an existing dma-buf (the fd is duplicated); maps length bytes at
+ * offset.  provider may be NULL. */
+struct p2pv_buf *p2pv_buf_import(int dmabuf_fd, uint64_t offset, size_t length,
+				 const char *provider);
+int p2pv_buf_free(struct p2pv_buf *buf);
+
+/* ------------------------------------------------------------------ */
+/* Pointer queries                                                     */
+/* ------------------------------------------------------------------ */
+
+struct p2pv_ptr_info {
+	struct p2pv_buf *buf;		/* buffer containing the pointer */
+	int dmabuf_fd;
+	uint64_t dmabuf_offset;		/* offset of the pointer in the dma-buf */
+	size_t offset;			/* offset of the pointer in buf */
+	size_t remaining;		/* bytes from the pointer to buf's end */
+	char provider[P2PV_PCI_ADDR_LEN];
+};
+
+/* 1 if ptr lies in P2P memory known to the library, else 0. */
+int p2pv_is_p2p(const void *ptr);
+/* 0 and *info filled if ptr is P2P memory, -1 + errno ENOENT otherwise. */
+int p2pv_ptr_query(const void *ptr, struct p2pv_ptr_info *info);
+
+/* ------------------------------------------------------------------ */
+/* Memory registration                                                 */
+/* ------------------------------------------------------------------ */
+
+/* Register [offset, offset+length) of buf (length 0: to the end). */
+struct ibv_mr *p2pv_reg_buf(struct ibv_pd *pd, struct p2pv_buf *buf,
+			    size_t offset, size_t length, int access);
+/* Like ibv_reg_mr/ibv_reg_mr_iova2, but a range inside P2P memory is
+ * registered through ibv_reg_dmabuf_mr(); anything else goes to verbs. */
+struct ibv_mr *p2pv_reg_mr(struct ibv_pd *pd, void *addr, size_t length,
+			   int access);
+struct ibv_mr *p2pv_reg_mr_iova2(struct ibv_pd *pd, void *addr, size_t length,
+				 uint64_t iova, unsigned int access);
+int p2pv_dereg_mr(struct ibv_mr *mr);
+
+struct p2pv_mr_info {
+	enum p2pv_mem_type type;
+	enum p2pv_map_mode mode;	/* how the device reaches the memory */
+	enum p2pv_path_class path_class;
+	enum p2pv_answer_source source;
+	int mode_known;			/* 0: the path could not be computed */
+	int dmabuf_fd;
+	uint64_t dmabuf_offset;
+	uint64_t iova;
+	char provider[P2PV_PCI_ADDR_LEN];
+};
+
+/* 0 if mr was registered on P2P memory through this library, -1 + errno
+ * ENOENT otherwise. */
+int p2pv_mr_query(const struct ibv_mr *mr, struct p2pv_mr_info *info);
+
+/* Does the device/kernel support dma-buf MRs?  1 yes, 0 no, -1 error. */
+int p2pv_dmabuf_mr_supported(struct ibv_pd *pd);
+
+/* Opt-in: route plain ibv_reg_mr()/ibv_reg_mr_iova2()/ibv_dereg_mr() of the
+ * including file through the library. */
+#ifdef P2PV_ROUTE_VERBS
+#undef ibv_reg_mr
+#define ibv_reg_mr(pd, addr, length, access) \
+	p2pv_reg_mr(pd, addr, length, access)
+#define ibv_reg_mr_iova2(pd, addr, length, iova, access) \
+	p2pv_reg_mr_iova2(pd, addr, length, iova, access)
+#define ibv_dereg_mr(mr) p2pv_dereg_mr(mr)
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* INFINIBAND_P2PVERBS_H */

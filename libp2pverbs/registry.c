@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR Linux-OpenIB) */
+/* Sorted array of non-overlapping address ranges: O(log n) lookup under a
+ * read lock, O(n) insert/remove (memmove) under the write lock. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "p2pv_priv.h"
+
+/* index of the first range with start > addr */
+static size_t upper(const struct p2pv_rmap *m, uintptr_t addr)
+{
+	size_t lo = 0, hi = m->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->r[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int p2pv_rmap_insert(struct p2pv_rmap *m, uintptr_t start, uintptr_t end,
+		     void *val)
+{
+	size_t i;
+	int ret = 0;
+
+	if (end <= start)
+		return p2pv_err(EINVAL, "empty or wrapping range");
+	pthread_rwlock_wrlock(&m->lock);
+	i = upper(m, start);
+	if ((i > 0 && m->r[i - 1].end > start) || (i < m->n && m->r[i].start < end)) {
+		ret = p2pv_err(EEXIST, "range %#lx-%#lx overlaps a registered one",
+			       (unsigned long)start, (unsigned long)end);
+		goto out;
+	}
+	if (m->n == m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 64;
+		struct p2pv_range *r = realloc(m->r, cap * sizeof(*r));
+
+		if (!r) {
+			ret = p2pv_err(ENOMEM, "out of memory");
+			goto out;
+		}
+		m->r = r;
+		m->cap = cap;
+	}
+	memmove(&m->r[i + 1], &m->r[i], (m->n - i) * sizeof(*m->r));
+	m->r[i].start = start;
+	m->r[i].end = end;
+	m->r[i].val = val;
+	__atomic_store_n(&m->n, m->n + 1, __ATOMIC_RELEASE);
+out:
+	pthread_rwlock_unlock(&m->lock);
+	return ret;
+}
+
+int p2pv_rmap_remove(struct p2pv_rmap *m, uintptr_t start, void **val)
+{
+	size_t i;
+	int ret = 0;
+
+	pthread_rwlock_wrlock(&m->lock);
+	i = upper(m, start);
+	if (i == 0 || m->r[i - 1].start != start) {
+		ret = p2pv_err(ENOENT, "no range starts at %#lx",
+			       (unsigned long)start);
+		goto out;
+	}
+	i--;
+	if (val)
+		*val = m->r[i].val;
+	memmove(&m->r[i], &m->r[i + 1], (m->n - i - 1) * sizeof(*m->r));
+	__atomic_store_n(&m->n, m->n - 1, __ATOMIC_RELEASE);
+out:
+	pthread_rwlock_unlock(&m->lock);
+	return ret;
+}
+
+int p2pv_rmap_lookup(struct p2pv_rmap *m, uintptr_t addr,
+		     void (*copy)(void *val, uintptr_t addr, void *arg),
+		     void *arg)
+{
+	size_t i;
+	int found = 0;
+
+	/* lock-free fast path for processes with no P2P memory at all */
+	if (!__atomic_load_n(&m->n, __ATOMIC_ACQUIRE)) {
+		errno = ENOENT;
+		return -1;
+	}
+	pthread_rwlock_rdlock(&m->lock);
+	i = upper(m, addr);
+	if (i > 0 && addr < m->r[i - 1].end) {
+		found = 1;
+		if (copy)
+			copy(m->r[i - 1].val, addr, arg);
+	}
+	pthread_rwlock_unlock(&m->lock);
+	if (!found) {
+		errno = ENOENT;
+		return -1;
+	}
+	return 0;
+}
+
+size_t p2pv_rmap_count(struct p2pv_rmap *m)
+{
+	size_t n;
+
+	pthread_rwlock_rdlock(&m->lock);
+	n = m->n;
+	pthread_rwlock_unlock(&m->lock);
+	return n;
+}
+
+void p2pv_rmap_destroy(struct p2pv_rmap *m)
+{
+	pthread_rwlock_wrlock(&m->lock);
+	free(m->r);
+	m->r = NULL;
+	m->n = m->cap = 0;
+	pthread_rwlock_unlock(&m->lock);
+}

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR Linux-OpenIB) */
+#ifndef FAKEVERBS_H
+#define FAKEVERBS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct fakeverbs_log {
+	char last[32];		/* last registration entry point called */
+	void *addr;
+	size_t length;
+	uint64_t iova;
+	int access;
+	int fd;
+	uint64_t offset;
+	int calls, dmabuf_calls, dereg_calls;
+	int dmabuf_errno;	/* set: ibv_reg_dmabuf_mr fails with it */
+};
+
+struct fakeverbs_log *fakeverbs_log(void);
+
+#endif
