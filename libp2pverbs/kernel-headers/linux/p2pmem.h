@@ -83,7 +83,7 @@ struct p2pmem_map_query {
 	__u32 reserved1;
 };
 
-#define P2PMEM_IOC_MAGIC	'P'
+#define P2PMEM_IOC_MAGIC	0xB9
 #define P2PMEM_IOC_ALLOC	_IOWR(P2PMEM_IOC_MAGIC, 0x00, struct p2pmem_alloc)
 #define P2PMEM_IOC_MAP_QUERY	_IOWR(P2PMEM_IOC_MAGIC, 0x01, struct p2pmem_map_query)
 
