@@ -1,8 +1,10 @@
 #!/bin/bash
 # Build rdma-core 56.1 and perftest 25.01 from Debian trixie's source packages,
 # with the patch series the repository keeps for them, into a prefix outside
-# the repository.  The prefix is keyed by the sources and the patches, so it is
-# rebuilt only when one of them changes.  Prints the prefix on stdout.
+# the repository, and this repository's libp2pverbs in between (perftest is
+# configured against it for --use_p2p).  The prefix is keyed by the sources,
+# the patches and the libp2pverbs sources, so it is rebuilt only when one of
+# them changes.  Prints the prefix on stdout.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -59,6 +61,9 @@ key=$( {
 		cat "$d/series"
 		series_of "$d" | while read -r p; do cat "$d/$p"; done
 	done
+	# libp2pverbs and the providers/p2p backends linked into it
+	(cd "$repo" && find CMakeLists.txt libp2pverbs providers/p2p -type f |
+		LC_ALL=C sort | xargs sha256sum)
 	cat "$0"
 } | sha256sum | cut -c1-16)
 
@@ -84,12 +89,26 @@ cmake -S "$top/rdma-core" -B "$top/rdma-core/build" -G Ninja \
 ninja -C "$top/rdma-core/build" -j"$jobs" install >>"$top/rdma-core.log" 2>&1 ||
 	{ tail -30 "$top/rdma-core.log" >&2; exit 1; }
 
+# libp2pverbs against the rdma-core just installed.  Only the installed targets
+# are built (not the unit tests); the VM tests are registered elsewhere.
+log "building libp2pverbs into $prefix"
+cmake -S "$repo" -B "$top/libp2pverbs-build" -G Ninja \
+	-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX="$prefix" \
+	-DCMAKE_INSTALL_LIBDIR=lib -DCMAKE_INSTALL_RPATH="$prefix/lib" -DCMAKE_PREFIX_PATH="$prefix" \
+	-DIBVERBS_LIBRARY="$prefix/lib/libibverbs.so" -DIBVERBS_INCLUDE_DIR="$prefix/include" \
+	-DCMAKE_C_COMPILER_LAUNCHER=ccache -DP2PV_VM_TESTS=OFF >"$top/libp2pverbs.log" 2>&1 ||
+	{ tail -30 "$top/libp2pverbs.log" >&2; exit 1; }
+ninja -C "$top/libp2pverbs-build" -j"$jobs" p2pverbs p2pverbs-preload p2pv_devinfo p2pv_man \
+	>>"$top/libp2pverbs.log" 2>&1 || { tail -30 "$top/libp2pverbs.log" >&2; exit 1; }
+cmake --install "$top/libp2pverbs-build" >>"$top/libp2pverbs.log" 2>&1 ||
+	{ tail -30 "$top/libp2pverbs.log" >&2; exit 1; }
+
 unpack perftest "$perf_tar" "${PERFTEST[4]}" "$top/perftest"
 log "building perftest into $prefix"
 (
 	cd "$top/perftest"
 	./autogen.sh
-	./configure --prefix="$prefix" CC="ccache gcc" \
+	./configure --prefix="$prefix" --enable-p2p CC="ccache gcc" \
 		CPPFLAGS="-I$prefix/include" LDFLAGS="-L$prefix/lib -Wl,-rpath,$prefix/lib"
 	make -j"$jobs"
 	make install

@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR Linux-OpenIB) */
+/*
+ * Helpers shared by the in-guest libp2pverbs test programs: check/fail
+ * reporting and an RC connection between two RDMA devices of one process
+ * (rxe0 and rxe1 of rxe_pair in tests/vm/guest/lib.sh: port 1, RoCE GID
+ * index 0, global routing).  Only plain verbs here: the programs decide how
+ * memory is registered.
+ */
+#ifndef P2PV_RDMA_H
+#define P2PV_RDMA_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <infiniband/verbs.h>
+
+#define T_POLL_TIMEOUT_MS 20000
+
+__attribute__((format(printf, 1, 2), noreturn))
+static inline void t_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "FAIL: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	exit(1);
+}
+
+__attribute__((format(printf, 1, 2)))
+static inline void t_ok(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("ok: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+#define T_CHECK(cond, ...)                  \
+	do {                                \
+		if (!(cond))                \
+			t_fail(__VA_ARGS__); \
+	} while (0)
+
+static inline uint64_t t_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* One RDMA device of the connection */
+struct t_side {
+	const char *name;
+	struct ibv_device *dev;		/* valid while the device list lives */
+	struct ibv_context *ctx;
+	struct ibv_pd *pd;
+	struct ibv_cq *cq;
+	struct ibv_qp *qp;
+	union ibv_gid gid;
+	enum ibv_mtu mtu;
+};
+
+/* Open device NAME from LIST (a NULL-terminated ibv_get_device_list()). */
+static inline void t_open_side(struct t_side *s, struct ibv_device **list,
+			       const char *name)
+{
+	struct ibv_qp_init_attr init;
+	struct ibv_port_attr port;
+	int i;
+
+	memset(s, 0, sizeof(*s));
+	s->name = name;
+	for (i = 0; list && list[i]; i++)
+		if (!strcmp(ibv_get_device_name(list[i]), name))
+			s->dev = list[i];
+	T_CHECK(s->dev, "RDMA device %s not found", name);
+	s->ctx = ibv_open_device(s->dev);
+	T_CHECK(s->ctx, "ibv_open_device(%s): %s", name, strerror(errno));
+	T_CHECK(!ibv_query_port(s->ctx, 1, &port), "%s: ibv_query_port: %s",
+		name, strerror(errno));
+	T_CHECK(port.state == IBV_PORT_ACTIVE, "%s: port 1 is not active", name);
+	s->mtu = port.active_mtu;
+	T_CHECK(!ibv_query_gid(s->ctx, 1, 0, &s->gid), "%s: ibv_query_gid: %s",
+		name, strerror(errno));
+	s->pd = ibv_alloc_pd(s->ctx);
+	T_CHECK(s->pd, "%s: ibv_alloc_pd: %s", name, strerror(errno));
+	s->cq = ibv_create_cq(s->ctx, 16, NULL, NULL, 0);
+	T_CHECK(s->cq, "%s: ibv_create_cq: %s", name, strerror(errno));
+	memset(&init, 0, sizeof(init));
+	init.send_cq = s->cq;
+	init.recv_cq = s->cq;
+	init.qp_type = IBV_QPT_RC;
+	init.cap.max_send_wr = 8;
+	init.cap.max_recv_wr = 8;
+	init.cap.max_send_sge = 1;
+	init.cap.max_recv_sge = 1;
+	s->qp = ibv_create_qp(s->pd, &init);
+	T_CHECK(s->qp, "%s: ibv_create_qp: %s", name, strerror(errno));
+}
+
+static inline void t_to_rts(struct t_side *s, const struct t_side *peer)
+{
+	struct ibv_qp_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_INIT;
+	a.port_num = 1;
+	a.qp_access_flags = IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE |
+			    IBV_ACCESS_LOCAL_WRITE;
+	T_CHECK(!ibv_modify_qp(s->qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
+			       IBV_QP_PORT | IBV_QP_ACCESS_FLAGS),
+		"%s: QP to INIT: %s", s->name, strerror(errno));
+
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTR;
+	a.path_mtu = s->mtu < peer->mtu ? s->mtu : peer->mtu;
+	a.dest_qp_num = peer->qp->qp_num;
+	a.rq_psn = 0;
+	a.max_dest_rd_atomic = 4;
+	a.min_rnr_timer = 12;
+	a.ah_attr.is_global = 1;
+	a.ah_attr.grh.dgid = peer->gid;
+	a.ah_attr.grh.sgid_index = 0;
+	a.ah_attr.grh.hop_limit = 1;
+	a.ah_attr.port_num = 1;
+	T_CHECK(!ibv_modify_qp(s->qp, &a, IBV_QP_STATE | IBV_QP_AV |
+			       IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
+			       IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
+			       IBV_QP_MIN_RNR_TIMER),
+		"%s: QP to RTR: %s", s->name, strerror(errno));
+
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTS;
+	a.sq_psn = 0;
+	a.timeout = 14;
+	a.retry_cnt = 7;
+	a.rnr_retry = 7;
+	a.max_rd_atomic = 4;
+	T_CHECK(!ibv_modify_qp(s->qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN |
+			       IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
+			       IBV_QP_RNR_RETRY | IBV_QP_MAX_QP_RD_ATOMIC),
+		"%s: QP to RTS: %s", s->name, strerror(errno));
+}
+
+/* Connect the RC QPs of A and B to each other. */
+static inline void t_connect(struct t_side *a, struct t_side *b)
+{
+	t_to_rts(a, b);
+	t_to_rts(b, a);
+}
+
+/*
+ * One RDMA WRITE or READ posted on S: LEN bytes between the local range
+ * (LADDR, LKEY) and the remote range (RADDR, RKEY); waits (bounded) for its
+ * completion, which must be successful.
+ */
+static inline void t_rdma(struct t_side *s, enum ibv_wr_opcode op,
+			  void *laddr, uint32_t lkey, uint64_t raddr,
+			  uint32_t rkey, uint32_t len)
+{
+	struct ibv_send_wr wr, *bad = NULL;
+	struct ibv_sge sge;
+	struct ibv_wc wc;
+	uint64_t deadline;
+	int n;
+
+	memset(&wr, 0, sizeof(wr));
+	sge.addr = (uintptr_t)laddr;
+	sge.length = len;
+	sge.lkey = lkey;
+	wr.wr_id = 0x1234;
+	wr.sg_list = &sge;
+	wr.num_sge = 1;
+	wr.opcode = op;
+	wr.send_flags = IBV_SEND_SIGNALED;
+	wr.wr.rdma.remote_addr = raddr;
+	wr.wr.rdma.rkey = rkey;
+	T_CHECK(!ibv_post_send(s->qp, &wr, &bad), "%s: ibv_post_send: %s",
+		s->name, strerror(errno));
+	deadline = t_now_ms() + T_POLL_TIMEOUT_MS;
+	do {
+		n = ibv_poll_cq(s->cq, 1, &wc);
+		T_CHECK(n >= 0, "%s: ibv_poll_cq failed", s->name);
+		T_CHECK(n > 0 || t_now_ms() < deadline,
+			"%s: no completion within %d ms", s->name,
+			T_POLL_TIMEOUT_MS);
+	} while (!n);
+	T_CHECK(wc.status == IBV_WC_SUCCESS && wc.wr_id == 0x1234,
+		"%s: %s completion: %s (%d)", s->name,
+		op == IBV_WR_RDMA_READ ? "RDMA READ" : "RDMA WRITE",
+		ibv_wc_status_str(wc.status), (int)wc.status);
+}
+
+static inline void t_close_side(struct t_side *s)
+{
+	T_CHECK(!ibv_destroy_qp(s->qp), "%s: ibv_destroy_qp", s->name);
+	T_CHECK(!ibv_destroy_cq(s->cq), "%s: ibv_destroy_cq", s->name);
+	T_CHECK(!ibv_dealloc_pd(s->pd), "%s: ibv_dealloc_pd", s->name);
+	T_CHECK(!ibv_close_device(s->ctx), "%s: ibv_close_device", s->name);
+}
+
+/* Byte i of pattern SEED */
+static inline uint8_t t_pat(unsigned int seed, size_t i)
+{
+	return (uint8_t)((i * 131u + seed * 7u + (i >> 9)) ^ seed);
+}
+
+static inline void t_fill(volatile uint8_t *p, size_t len, unsigned int seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = t_pat(seed, i);
+}
+
+/* Returns the index of the first byte differing from the pattern, or -1 */
+static inline long t_verify(const volatile uint8_t *p, size_t len,
+			    unsigned int seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != t_pat(seed, i))
+			return (long)i;
+	return -1;
+}
+
+#endif /* P2PV_RDMA_H */
