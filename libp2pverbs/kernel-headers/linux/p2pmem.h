@@ -4,8 +4,8 @@
  *
  * Every PCI device whose BAR memory is registered with the P2PDMA core and
  * published gets a character device /dev/p2pmem/<pci-name>, for example
- * /dev/p2pmem/0000:01:00.0 (class "p2pmem" in sysfs).  Access to a provider is
- * controlled by the permissions of its node.
+ * /dev/p2pmem/0000:01:00.0 (class "p2pmem_dmabuf" in sysfs).  Access to a
+ * provider is controlled by the permissions of its node.
  *
  * P2PMEM_IOC_ALLOC allocates zeroed memory from the provider and returns it as
  * a dma-buf.  When a device attaches to that dma-buf the exporter decides,

@@ -11,7 +11,7 @@ for prov in "$ivshmem" "$nvme"; do
 	timeout 120 "$P2PMEM_TEST" revoke "$prov" || fail "revoking $prov"
 	[ ! -e "/sys/bus/pci/devices/$prov" ] || fail "$prov still present"
 	[ ! -e "/dev/p2pmem/$prov" ] || fail "/dev/p2pmem/$prov survived removal"
-	[ ! -e "/sys/class/p2pmem/$prov" ] || fail "/sys/class/p2pmem/$prov survived removal"
+	[ ! -e "/sys/class/p2pmem_dmabuf/$prov" ] || fail "/sys/class/p2pmem_dmabuf/$prov survived removal"
 	pass "revocation on removal of $prov"
 done
 
