@@ -17,16 +17,24 @@ p2pmem_node() {
 }
 
 # The mode the P2PDMA core should pick between two devices of this machine
-# (see docs/design.md, "The mapping decision"): below one switch without an IOMMU the path
-# stays in the switch; with an IOMMU Linux enables ACS redirect on the
-# downstream ports, so requests go up to the host bridge; through the host
-# bridge only AMD Zen (EPYC) is allowed.
+# (see docs/design.md, "The mapping decision"): below one switch the path
+# stays in the switch, since QEMU's xio3130 downstream ports have no ACS
+# capability that could redirect it, with or without an IOMMU; through the
+# host bridge only AMD Zen (EPYC) is allowed.
 expected_mode() {
-	if [ "$P2PV_TOPOLOGY" = switch ] && [ "$P2PV_IOMMU" = 0 ]; then
+	if [ "$P2PV_TOPOLOGY" = switch ]; then
 		echo bus_addr
 	elif [ "$P2PV_CPU" = amd ]; then
 		echo host_bridge
 	else
 		echo refused
 	fi
+}
+
+# Whether QEMU can carry the DMA of that mode.  On hardware a switch routes a
+# bus-address request to its peer port, whatever the IOMMU; QEMU instead sends
+# every DMA of a device below an emulated IOMMU through that IOMMU, where the
+# bus address is not mapped.  That one case checks the decision, not the DMA.
+qemu_can_dma() {
+	! { [ "$P2PV_TOPOLOGY" = switch ] && [ "$P2PV_IOMMU" = 1 ]; }
 }

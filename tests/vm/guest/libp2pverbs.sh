@@ -1,0 +1,147 @@
+#!/bin/bash
+# libp2pverbs on the real kernel, rxe and rdma-core (the prefix of
+# build-userspace.sh), between rxe0 and rxe1:
+#  1. p2pverbs-test verbs: P2P buffers from the NVMe CMB and ivshmem (named,
+#     nearest to rxe0, any), registered with p2pv_reg_buf, p2pv_reg_mr and a
+#     routed ibv_reg_mr, RDMA WRITE/READ checked byte for byte, pointer and MR
+#     queries, dma-buf MR support, deregistration;
+#     p2pverbs-test policy: the policy levels (API and P2PV_P2P_POLICY) with
+#     a real provider and a PCI function that is not one (edu).
+#  2. LD_PRELOAD: p2pv-unmodified registers P2P memory with the plain
+#     ibv_reg_mr(); the kernel refuses it without the preload library and it
+#     becomes a dma-buf MR with it.
+#  3. The user guide's example program, compiled here as the guide says and
+#     run; its output is checked.
+. "$(dirname "$0")/lib.sh"
+
+# find_prog NAME: the test program from the CMake build tree
+find_prog() {
+	local p=$P2PV_BUILD/tests/vm/progs/$1
+	[ -x "$p" ] || p=$(find "$P2PV_BUILD" -name "$1" -type f -perm -u+x 2>/dev/null | head -n 1)
+	[ -n "$p" ] && [ -x "$p" ] || fail "$1 is not built under $P2PV_BUILD"
+	echo "$p"
+}
+TEST=$(find_prog p2pverbs-test)
+UNMODIFIED=$(find_prog p2pv-unmodified)
+PRELOAD=$P2PV_PREFIX/lib/libp2pverbs-preload.so
+[ -f "$PRELOAD" ] || fail "no $PRELOAD in the userspace prefix"
+
+nvme=$(pci_devs 1b36:0010)
+ivshmem=$(pci_devs 1af4:1110)
+edu=$(pci_devs 1234:11e8)
+[ -n "$nvme" ] && [ -n "$ivshmem" ] && [ -n "$edu" ] || fail "expected nvme, ivshmem and edu, have: $(ls /sys/bus/pci/devices)"
+for p in $nvme $ivshmem; do
+	wait_for 30 test -c "/dev/p2pmem/$p" || fail "no /dev/p2pmem/$p"
+done
+unset P2PV_P2P_POLICY
+rxe_pair
+out=/tmp/libp2pverbs-test.log
+
+# --- 1. the library API ------------------------------------------------------
+timeout 600 "$TEST" verbs rxe0 rxe1 "$nvme" "$ivshmem" || fail "p2pverbs-test verbs"
+pass "library API on rxe: allocation, registration, RDMA, queries"
+timeout 300 "$TEST" policy "$nvme" "$edu" || fail "p2pverbs-test policy"
+pass "policy levels"
+
+# --- 2. an unmodified program under LD_PRELOAD --------------------------------
+# It must be a plain verbs program: not linked against the preload library,
+# ibv_reg_mr/ibv_dereg_mr resolved from libibverbs, no p2pv_reg_* call.
+readelf -d "$UNMODIFIED" | grep -q 'NEEDED.*libp2pverbs-preload' && fail "p2pv-unmodified is linked against the preload library"
+syms=$(nm -D --undefined-only "$UNMODIFIED")
+grep -q ' ibv_reg_mr@' <<<"$syms" || fail "p2pv-unmodified does not call ibv_reg_mr"
+grep -q 'p2pv_reg_\|p2pv_dereg_' <<<"$syms" && fail "p2pv-unmodified calls the library's registration"
+pass "p2pv-unmodified registers with libibverbs' ibv_reg_mr only"
+for prov in $nvme $ivshmem; do
+	st=0
+	timeout 300 "$UNMODIFIED" "$prov" rxe0 rxe1 >"$out" 2>&1 || st=$?
+	cat "$out"
+	[ "$st" = 3 ] || fail "$prov without LD_PRELOAD: exit status $st, expected 3 (registration refused)"
+	grep -q '^reg-failed: errno 14 ' "$out" || fail "$prov without LD_PRELOAD: expected EFAULT from ibv_reg_mr"
+	pass "$prov without LD_PRELOAD: ibv_reg_mr on the P2P mapping fails: $(grep '^reg-failed' "$out")"
+
+	st=0
+	LD_PRELOAD=$PRELOAD timeout 300 "$UNMODIFIED" "$prov" rxe0 rxe1 >"$out" 2>&1 || st=$?
+	cat "$out"
+	[ "$st" = 0 ] || fail "$prov with LD_PRELOAD=$PRELOAD: exit status $st"
+	grep -qx "registered: dma-buf MR, provider $prov, mode cpu, dma-buf offset 0" "$out" ||
+		fail "$prov with LD_PRELOAD: the MR is not a dma-buf MR of $prov"
+	grep -q '^ok: RDMA WRITE and READ' "$out" || fail "$prov with LD_PRELOAD: no data check"
+	pass "$prov with LD_PRELOAD: ibv_reg_mr becomes a dma-buf MR, RDMA WRITE/READ verified"
+done
+
+# --- 3. the user guide's example ----------------------------------------------
+guide=$P2PV_REPO/docs/user-guide.md
+example=$P2PV_REPO/libp2pverbs/examples/p2pv_example.c
+exdir=$(mktemp -d)
+awk '/^## A complete program/ { sec = 1 } sec && /^```c$/ { code = 1; next }
+     code && /^```$/ { exit } code { print }' "$guide" >"$exdir/p2pv_example.c"
+[ -s "$exdir/p2pv_example.c" ] || fail "no C example in $guide"
+cmp -s "$exdir/p2pv_example.c" "$example" || {
+	diff -u "$example" "$exdir/p2pv_example.c" || true
+	fail "the example in docs/user-guide.md differs from $example"
+}
+pass "docs/user-guide.md shows libp2pverbs/examples/p2pv_example.c verbatim"
+# the guide's build command, against the installed library (pkg-config)
+export PKG_CONFIG_PATH=$P2PV_PREFIX/lib/pkgconfig
+# shellcheck disable=SC2046
+(cd "$exdir" && cc -Wall -Wextra -Werror -o p2pv_example p2pv_example.c $(pkg-config --cflags --libs libp2pverbs)) ||
+	fail "building the example with pkg-config"
+ex=$exdir/p2pv_example
+pass "example built with cc \$(pkg-config --cflags --libs libp2pverbs)"
+
+# run_example POLICY ARGS...: stdout in $exdir/out, stderr in $exdir/err, status in $st
+run_example() {
+	local pol=$1
+	shift
+	st=0
+	if [ -n "$pol" ]; then
+		P2PV_P2P_POLICY=$pol timeout 300 "$ex" "$@" >"$exdir/out" 2>"$exdir/err" || st=$?
+	else
+		timeout 300 "$ex" "$@" >"$exdir/out" 2>"$exdir/err" || st=$?
+	fi
+	echo "--- p2pv_example $* (policy ${pol:-default}): status $st"
+	cat "$exdir/out" "$exdir/err"
+}
+hex='0x[0-9a-f]+'
+for dev in rxe0 rxe1; do
+	run_example "" -d $dev
+	[ "$st" = 0 ] || fail "p2pv_example -d $dev: status $st"
+	[ ! -s "$exdir/err" ] || fail "p2pv_example -d $dev wrote to stderr"
+	[ "$(wc -l <"$exdir/out")" = 3 ] || fail "p2pv_example -d $dev: expected 3 lines"
+	grep -Eqx "buffer: 1048576 bytes at $hex, P2P memory of ($nvme|$ivshmem)" "$exdir/out" ||
+		fail "p2pv_example -d $dev: no P2P buffer line"
+	grep -Eqx "mr: lkey $hex rkey $hex" "$exdir/out" || fail "p2pv_example -d $dev: no mr line"
+	grep -qx 'path: CPU, mode cpu (sysfs)' "$exdir/out" || fail "p2pv_example -d $dev: path is not CPU/cpu"
+	pass "p2pv_example -d $dev: 1 MiB of P2P memory, registered, path CPU, mode cpu"
+done
+run_example "" -d rxe0 -s 8192
+[ "$st" = 0 ] && grep -Eqx "buffer: 8192 bytes at $hex, P2P memory of ($nvme|$ivshmem)" "$exdir/out" ||
+	fail "p2pv_example -s 8192"
+pass "p2pv_example -s 8192: 8192 bytes of P2P memory"
+
+# larger than every provider (both have 64 MiB): the policy decides
+big=$((96 << 20))
+run_example required -d rxe0 -s $big
+[ "$st" = 1 ] || fail "P2PV_P2P_POLICY=required, $big bytes: status $st, expected 1"
+[ "$(wc -l <"$exdir/err")" = 1 ] && grep -q '^p2pv_buf_alloc: P2P memory required (policy "required") but unavailable: no usable P2PDMA provider' "$exdir/err" ||
+	fail "P2PV_P2P_POLICY=required: no clear one-line error"
+[ ! -s "$exdir/out" ] || fail "P2PV_P2P_POLICY=required: a buffer was printed"
+pass "P2PV_P2P_POLICY=required, $big bytes: fails clearly: $(cat "$exdir/err")"
+run_example preferred -d rxe0 -s $big
+[ "$st" = 0 ] || fail "P2PV_P2P_POLICY=preferred, $big bytes: status $st"
+[ "$(wc -l <"$exdir/err")" = 1 ] && grep -q '^libp2pverbs: P2P memory unavailable (no usable P2PDMA provider.*); using host memory$' "$exdir/err" ||
+	fail "P2PV_P2P_POLICY=preferred: expected one line explaining the fallback"
+grep -Eqx "buffer: $big bytes at $hex, host memory" "$exdir/out" || fail "P2PV_P2P_POLICY=preferred: not host memory"
+grep -Eqx "mr: lkey $hex rkey $hex" "$exdir/out" || fail "P2PV_P2P_POLICY=preferred: host memory not registered"
+grep -q '^path:' "$exdir/out" && fail "P2PV_P2P_POLICY=preferred: a host-memory MR has a P2P path"
+pass "P2PV_P2P_POLICY=preferred, $big bytes: host memory, one line: $(cat "$exdir/err")"
+run_example enabled -d rxe0 -s $big
+[ "$st" = 0 ] && [ ! -s "$exdir/err" ] && grep -Eqx "buffer: $big bytes at $hex, host memory" "$exdir/out" ||
+	fail "P2PV_P2P_POLICY=enabled: expected a silent host-memory fallback"
+pass "P2PV_P2P_POLICY=enabled, $big bytes: silent host-memory fallback"
+run_example disabled -d rxe0
+[ "$st" = 0 ] && [ ! -s "$exdir/err" ] && grep -Eqx "buffer: 1048576 bytes at $hex, host memory" "$exdir/out" ||
+	fail "P2PV_P2P_POLICY=disabled: expected host memory"
+pass "P2PV_P2P_POLICY=disabled: host memory although providers exist"
+rm -rf "$exdir"
+echo "libp2pverbs.sh: all checks passed"

@@ -1,0 +1,524 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR Linux-OpenIB) */
+/*
+ * In-guest checks of libp2pverbs on the real kernel, rxe and rdma-core.
+ *
+ *   p2pverbs-test verbs  DEV0 DEV1 NVME IVSHMEM
+ *   p2pverbs-test policy PROVIDER NOT-A-PROVIDER
+ *
+ * "verbs": DEV0 and DEV1 are two rxe devices reaching each other (rxe_pair
+ * of tests/vm/guest/lib.sh), NVME and IVSHMEM the PCI names of the two
+ * published providers.  P2P buffers come from each provider by name, from
+ * the provider nearest to DEV0 and from any provider; each is registered on
+ * DEV0 three ways (p2pv_reg_buf, p2pv_reg_mr, and ibv_reg_mr routed through
+ * the library by P2PV_ROUTE_VERBS), and RDMA WRITE and READ move data
+ * between each MR and host memory registered on DEV1, both with the P2P MR
+ * as the remote and as the local side, checked byte for byte through the
+ * CPU mapping.  Also p2pv_ptr_query/p2pv_is_p2p on P2P and other pointers,
+ * p2pv_mr_query (mode "cpu" for rxe), p2pv_dmabuf_mr_supported, path and
+ * provider choice queries, ibv_dereg_mr of both kinds of MR.
+ *
+ * "policy": the P2P policy levels through the API and the P2PV_P2P_POLICY
+ * environment variable, against a real provider and a PCI function that is
+ * not one (no P2P memory there).
+ *
+ * Prints "ok: ..." per check; on failure "FAIL: ..." and exit status 1.
+ */
+#define P2PV_ROUTE_VERBS	/* ibv_reg_mr/ibv_dereg_mr go through libp2pverbs */
+#include <infiniband/p2pverbs.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "p2pv-rdma.h"
+
+#define BUF_LEN		(256u * 1024)
+#define XFER		(16u * 1024)
+#define ACCESS		(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
+			 IBV_ACCESS_REMOTE_READ)
+
+/* the three registrations of each P2P buffer, at different offsets */
+enum reg_kind { REG_BUF, REG_MR, REG_ROUTED, NUM_REG };
+static const char *const reg_name[] = { "p2pv_reg_buf", "p2pv_reg_mr",
+					"ibv_reg_mr (P2PV_ROUTE_VERBS)" };
+static const size_t reg_off[] = { 0, 64 * 1024 + 0x40, 128 * 1024 + 0x100 };
+#define REG_LEN		(48u * 1024)
+
+static struct t_side s0, s1;
+static uint8_t *host;		/* host memory on DEV1 */
+static struct ibv_mr *host_mr;
+static unsigned int seed = 1;
+
+static void check_not_p2p(const void *p, const char *what)
+{
+	struct p2pv_ptr_info info;
+
+	T_CHECK(!p2pv_is_p2p(p), "p2pv_is_p2p(%s) is true", what);
+	errno = 0;
+	T_CHECK(p2pv_ptr_query(p, &info) == -1 && errno == ENOENT,
+		"p2pv_ptr_query(%s): expected -1/ENOENT, errno %d", what, errno);
+	T_CHECK(p2pv_last_error()[0], "p2pv_ptr_query(%s): no error message", what);
+}
+
+static void check_ptr(struct p2pv_buf *b, size_t off)
+{
+	struct p2pv_ptr_info info;
+	const char *p = (const char *)b->addr + off;
+
+	T_CHECK(p2pv_is_p2p(p), "p2pv_is_p2p(buffer+%zu) is false", off);
+	memset(&info, 0xff, sizeof(info));
+	T_CHECK(!p2pv_ptr_query(p, &info), "p2pv_ptr_query(buffer+%zu): %s",
+		off, p2pv_last_error());
+	T_CHECK(info.buf == b && info.offset == off &&
+		info.remaining == b->length - off &&
+		info.dmabuf_fd == b->dmabuf_fd &&
+		info.dmabuf_offset == b->dmabuf_offset + off &&
+		!strcmp(info.provider, b->provider),
+		"p2pv_ptr_query(buffer+%zu): buf %p/%p offset %zu remaining %zu fd %d/%d dmabuf_offset %llu provider %s/%s",
+		off, (void *)info.buf, (void *)b, info.offset, info.remaining,
+		info.dmabuf_fd, b->dmabuf_fd,
+		(unsigned long long)info.dmabuf_offset, info.provider,
+		b->provider);
+}
+
+static void check_mr_info(struct ibv_mr *mr, struct p2pv_buf *b, size_t off,
+			  const char *how)
+{
+	struct p2pv_mr_info mi;
+
+	memset(&mi, 0xff, sizeof(mi));
+	T_CHECK(!p2pv_mr_query(mr, &mi), "p2pv_mr_query (%s): %s", how,
+		p2pv_last_error());
+	T_CHECK(mi.type == P2PV_MEM_P2P && mi.mode_known &&
+		mi.mode == P2PV_MAP_CPU && mi.path_class == P2PV_PATH_CPU,
+		"p2pv_mr_query (%s): type %d mode_known %d mode %s class %s, expected P2P, cpu, CPU",
+		how, (int)mi.type, mi.mode_known, p2pv_map_mode_str(mi.mode),
+		p2pv_path_class_str(mi.path_class));
+	T_CHECK(!strcmp(mi.provider, b->provider) &&
+		mi.dmabuf_fd == b->dmabuf_fd &&
+		mi.dmabuf_offset == b->dmabuf_offset + off &&
+		mi.iova == (uintptr_t)b->addr + off,
+		"p2pv_mr_query (%s): provider %s fd %d dmabuf_offset %llu iova %#llx, expected %s %d %llu %p",
+		how, mi.provider, mi.dmabuf_fd,
+		(unsigned long long)mi.dmabuf_offset,
+		(unsigned long long)mi.iova, b->provider, b->dmabuf_fd,
+		(unsigned long long)(b->dmabuf_offset + off),
+		(void *)((char *)b->addr + off));
+	T_CHECK(mr->addr == (char *)b->addr + off && mr->length == REG_LEN,
+		"%s: mr addr %p length %zu, expected %p %u", how, mr->addr,
+		mr->length, (void *)((char *)b->addr + off), REG_LEN);
+}
+
+/* XFER bytes at P (registered in MR on DEV0) against host memory on DEV1,
+ * in the four combinations; guard bytes around P must not change. */
+static void traffic(struct ibv_mr *mr, volatile uint8_t *p, const char *tag)
+{
+	uint8_t before = p[-1], after = p[XFER];
+	uint64_t raddr = (uintptr_t)p, hraddr = (uintptr_t)host;
+	long bad;
+
+	/* DEV1 writes into P2P memory */
+	t_fill(host, XFER, ++seed);
+	t_rdma(&s1, IBV_WR_RDMA_WRITE, host, host_mr->lkey, raddr, mr->rkey, XFER);
+	bad = t_verify(p, XFER, seed);
+	T_CHECK(bad < 0, "%s: RDMA WRITE into P2P memory: byte %ld differs", tag, bad);
+	T_CHECK(p[-1] == before && p[XFER] == after,
+		"%s: RDMA WRITE into P2P memory changed bytes outside the range", tag);
+
+	/* DEV1 reads P2P memory */
+	t_fill(p, XFER, ++seed);
+	memset(host, 0, XFER);
+	t_rdma(&s1, IBV_WR_RDMA_READ, host, host_mr->lkey, raddr, mr->rkey, XFER);
+	bad = t_verify(host, XFER, seed);
+	T_CHECK(bad < 0, "%s: RDMA READ of P2P memory: byte %ld differs", tag, bad);
+
+	/* DEV0 writes from P2P memory (P2P MR as the local source) */
+	t_fill(p, XFER, ++seed);
+	memset(host, 0, XFER);
+	t_rdma(&s0, IBV_WR_RDMA_WRITE, (void *)p, mr->lkey, hraddr,
+	       host_mr->rkey, XFER);
+	bad = t_verify(host, XFER, seed);
+	T_CHECK(bad < 0, "%s: RDMA WRITE from P2P memory: byte %ld differs", tag, bad);
+
+	/* DEV0 reads into P2P memory (P2P MR as the local sink) */
+	t_fill(host, XFER, ++seed);
+	t_fill(p, XFER, 0xee);
+	t_rdma(&s0, IBV_WR_RDMA_READ, (void *)p, mr->lkey, hraddr,
+	       host_mr->rkey, XFER);
+	bad = t_verify(p, XFER, seed);
+	T_CHECK(bad < 0, "%s: RDMA READ into P2P memory: byte %ld differs", tag, bad);
+	T_CHECK(p[-1] == before && p[XFER] == after,
+		"%s: RDMA READ into P2P memory changed bytes outside the range", tag);
+	t_ok("%s: RDMA WRITE and READ, P2P MR remote and local, %u bytes each, byte for byte",
+	     tag, XFER);
+}
+
+static void one_buffer(struct p2pv_buf *b, const char *how,
+		       const char *expect_provider, const char *nvme,
+		       const char *ivshmem)
+{
+	struct ibv_mr *mr[NUM_REG];
+	char tag[160];
+	size_t i;
+	int k;
+
+	T_CHECK(b, "%s: p2pv_buf_alloc: %s", how, p2pv_last_error());
+	T_CHECK(b->type == P2PV_MEM_P2P && b->dmabuf_fd >= 0 &&
+		b->length == BUF_LEN && b->addr,
+		"%s: type %d fd %d length %zu, expected P2P memory of %u bytes",
+		how, (int)b->type, b->dmabuf_fd, b->length, BUF_LEN);
+	if (expect_provider)
+		T_CHECK(!strcmp(b->provider, expect_provider),
+			"%s: provider %s, expected %s", how, b->provider,
+			expect_provider);
+	else
+		T_CHECK(!strcmp(b->provider, nvme) || !strcmp(b->provider, ivshmem),
+			"%s: provider \"%s\" is neither %s nor %s", how,
+			b->provider, nvme, ivshmem);
+	for (i = 0; i < BUF_LEN; i++)
+		T_CHECK(!((volatile uint8_t *)b->addr)[i],
+			"%s: new buffer not zeroed at byte %zu", how, i);
+	t_ok("%s: %u bytes of zeroed P2P memory from %s, dma-buf fd %d",
+	     how, BUF_LEN, b->provider, b->dmabuf_fd);
+
+	check_ptr(b, 0);
+	check_ptr(b, 4097);
+	check_ptr(b, BUF_LEN - 1);
+	{
+		struct p2pv_ptr_info info;
+		const char *end = (const char *)b->addr + BUF_LEN;
+
+		/* the next byte may belong to a neighbouring mapping, not to b */
+		T_CHECK(p2pv_ptr_query(end, &info) < 0 || info.buf != b,
+			"%s: the byte after the buffer is reported inside it", how);
+	}
+	t_ok("%s: p2pv_ptr_query/p2pv_is_p2p: buffer, offsets, dma-buf offsets", how);
+
+	mr[REG_BUF] = p2pv_reg_buf(s0.pd, b, reg_off[REG_BUF], REG_LEN, ACCESS);
+	mr[REG_MR] = p2pv_reg_mr(s0.pd, (char *)b->addr + reg_off[REG_MR],
+				 REG_LEN, ACCESS);
+	mr[REG_ROUTED] = ibv_reg_mr(s0.pd, (char *)b->addr + reg_off[REG_ROUTED],
+				    REG_LEN, ACCESS);
+	for (k = 0; k < NUM_REG; k++) {
+		snprintf(tag, sizeof(tag), "%s, %s", how, reg_name[k]);
+		T_CHECK(mr[k], "%s: registration failed: %s", tag, p2pv_last_error());
+		check_mr_info(mr[k], b, reg_off[k], tag);
+	}
+	t_ok("%s: 3 registrations; p2pv_mr_query: P2P, mode cpu, class CPU, dma-buf offsets and iovas",
+	     how);
+
+	errno = 0;
+	T_CHECK(!p2pv_reg_mr(s0.pd, (char *)b->addr + BUF_LEN - 100, 4096, ACCESS) &&
+		errno == EINVAL,
+		"%s: registration across the end of the buffer: errno %d, expected EINVAL",
+		how, errno);
+	t_ok("%s: registration across the end of the buffer refused: %s", how,
+	     p2pv_last_error());
+
+	for (k = 0; k < NUM_REG; k++) {
+		snprintf(tag, sizeof(tag), "%s, %s", how, reg_name[k]);
+		traffic(mr[k], (volatile uint8_t *)b->addr + reg_off[k] + 0x10, tag);
+	}
+
+	T_CHECK(!p2pv_dereg_mr(mr[REG_BUF]), "%s: p2pv_dereg_mr: %s", how,
+		strerror(errno));
+	T_CHECK(!ibv_dereg_mr(mr[REG_MR]), "%s: ibv_dereg_mr (routed) of a P2P MR: %s",
+		how, strerror(errno));
+	T_CHECK(!ibv_dereg_mr(mr[REG_ROUTED]),
+		"%s: ibv_dereg_mr (routed) of a P2P MR: %s", how, strerror(errno));
+	for (k = 0; k < NUM_REG; k++) {
+		struct p2pv_mr_info mi;
+
+		errno = 0;
+		T_CHECK(p2pv_mr_query(mr[k], &mi) < 0 && errno == ENOENT,
+			"%s: p2pv_mr_query after deregistration still answers", how);
+	}
+	t_ok("%s: P2P MRs deregistered (p2pv_dereg_mr, ibv_dereg_mr), forgotten by p2pv_mr_query",
+	     how);
+}
+
+static int cmd_verbs(const char *dev0, const char *dev1, const char *nvme,
+		     const char *ivshmem)
+{
+	struct ibv_device **list = ibv_get_device_list(NULL);
+	const char *names[2] = { dev0, dev1 };
+	struct p2pv_path path, paths[2];
+	struct p2pv_provider prov;
+	struct p2pv_mr_info mi;
+	struct p2pv_buf *b, *keep;
+	struct ibv_mr *mr;
+	uint8_t *heap;
+	int stack_var = 0, r;
+	const char *const provs[2] = { nvme, ivshmem };
+	int i;
+
+	T_CHECK(list, "ibv_get_device_list: %s", strerror(errno));
+	T_CHECK(!getenv("P2PV_P2P_POLICY"), "P2PV_P2P_POLICY is set in the environment");
+	T_CHECK(p2pv_get_policy() == P2PV_POLICY_ENABLED,
+		"default policy is %s, expected enabled",
+		p2pv_policy_str(p2pv_get_policy()));
+	/* a failed P2P allocation must fail here, not fall back silently */
+	T_CHECK(!p2pv_set_policy(P2PV_POLICY_REQUIRED), "p2pv_set_policy");
+	t_open_side(&s0, list, dev0);
+	t_open_side(&s1, list, dev1);
+	t_connect(&s0, &s1);
+	t_ok("RC QPs %s <-> %s connected (GID index 0, global routing)", dev0, dev1);
+
+	host = aligned_alloc(4096, BUF_LEN);
+	heap = malloc(4096);
+	T_CHECK(host && heap, "out of memory");
+	/* plain verbs registration of host memory: routed, passes through */
+	host_mr = ibv_reg_mr(s1.pd, host, BUF_LEN, ACCESS);
+	T_CHECK(host_mr, "ibv_reg_mr of host memory on %s: %s", dev1, strerror(errno));
+	errno = 0;
+	T_CHECK(p2pv_mr_query(host_mr, &mi) < 0 && errno == ENOENT,
+		"p2pv_mr_query of a host-memory MR: expected ENOENT");
+	t_ok("host memory through routed ibv_reg_mr: ordinary MR, p2pv_mr_query ENOENT");
+
+	r = p2pv_dmabuf_mr_supported(s0.pd);
+	T_CHECK(r == 1, "p2pv_dmabuf_mr_supported(%s) = %d: %s", dev0, r, p2pv_last_error());
+	r = p2pv_dmabuf_mr_supported(s1.pd);
+	T_CHECK(r == 1, "p2pv_dmabuf_mr_supported(%s) = %d: %s", dev1, r, p2pv_last_error());
+	t_ok("p2pv_dmabuf_mr_supported: 1 on %s and %s", dev0, dev1);
+
+	for (i = 0; i < 2; i++) {
+		T_CHECK(!p2pv_query_provider(provs[i], &prov), "p2pv_query_provider(%s): %s",
+			provs[i], p2pv_last_error());
+		T_CHECK(prov.published && prov.size >= BUF_LEN &&
+			prov.available <= prov.size &&
+			prov.kind == (i == 0 ? P2PV_PROVIDER_NVME_CMB : P2PV_PROVIDER_GENERIC_BAR),
+			"provider %s: published %d size %llu available %llu kind %d",
+			provs[i], prov.published, (unsigned long long)prov.size,
+			(unsigned long long)prov.available, (int)prov.kind);
+		T_CHECK(!p2pv_query_path_by_name(provs[i], dev0, &path),
+			"p2pv_query_path_by_name(%s, %s): %s", provs[i], dev0,
+			p2pv_last_error());
+		T_CHECK(path.mode == P2PV_MAP_CPU && path.path_class == P2PV_PATH_CPU &&
+			(path.reasons & P2PV_REASON_NOT_PCI) && !path.client_pci_addr[0],
+			"path %s -> %s: mode %s class %s reasons %#x, expected cpu/CPU/not-pci",
+			provs[i], dev0, p2pv_map_mode_str(path.mode),
+			p2pv_path_class_str(path.path_class), path.reasons);
+	}
+	t_ok("providers %s (nvme-cmb) and %s (generic-bar) published; paths to %s: CPU/cpu, not-pci",
+	     nvme, ivshmem, dev0);
+	T_CHECK(!p2pv_choose_provider_by_name(names, 2, BUF_LEN, &prov, paths),
+		"p2pv_choose_provider_by_name(%s, %s): %s", dev0, dev1, p2pv_last_error());
+	T_CHECK((!strcmp(prov.pci_addr, nvme) || !strcmp(prov.pci_addr, ivshmem)) &&
+		paths[0].mode == P2PV_MAP_CPU && paths[1].mode == P2PV_MAP_CPU,
+		"chosen provider %s, modes %s/%s", prov.pci_addr,
+		p2pv_map_mode_str(paths[0].mode), p2pv_map_mode_str(paths[1].mode));
+	t_ok("nearest provider for %s and %s: %s (cpu for both)", dev0, dev1, prov.pci_addr);
+
+	check_not_p2p(&stack_var, "a stack variable");
+	check_not_p2p(heap, "malloc memory");
+	check_not_p2p(host, "registered host memory");
+	check_not_p2p(NULL, "NULL");
+	t_ok("p2pv_ptr_query/p2pv_is_p2p: stack, heap, host MR memory and NULL are not P2P");
+
+	b = p2pv_buf_alloc(nvme, NULL, BUF_LEN);
+	one_buffer(b, "named NVMe CMB", nvme, nvme, ivshmem);
+	/* kept while the next ones come and go: lookups among several buffers */
+	keep = b;
+	b = p2pv_buf_alloc(ivshmem, NULL, BUF_LEN);
+	one_buffer(b, "named ivshmem", ivshmem, nvme, ivshmem);
+	T_CHECK(!p2pv_buf_free(b), "p2pv_buf_free: %s", p2pv_last_error());
+	b = p2pv_buf_alloc(NULL, s0.dev, BUF_LEN);
+	one_buffer(b, "nearest to rxe0", NULL, nvme, ivshmem);
+	T_CHECK(!p2pv_buf_free(b), "p2pv_buf_free: %s", p2pv_last_error());
+	b = p2pv_buf_alloc(NULL, NULL, BUF_LEN);
+	one_buffer(b, "any provider", NULL, nvme, ivshmem);
+	{
+		void *addr = b->addr;
+
+		T_CHECK(!p2pv_buf_free(b), "p2pv_buf_free: %s", p2pv_last_error());
+		T_CHECK(!p2pv_is_p2p(addr), "a freed buffer is still P2P memory");
+		addr = keep->addr;
+		T_CHECK(!p2pv_buf_free(keep), "p2pv_buf_free: %s", p2pv_last_error());
+		T_CHECK(!p2pv_is_p2p(addr), "a freed buffer is still P2P memory");
+	}
+	t_ok("buffers freed; their addresses are no longer P2P memory");
+
+	/* the real ibv_dereg_mr (not routed) on an ordinary MR */
+	mr = (ibv_reg_mr)(s0.pd, heap, 4096, IBV_ACCESS_LOCAL_WRITE);
+	T_CHECK(mr, "ibv_reg_mr of host memory: %s", strerror(errno));
+	T_CHECK(!(ibv_dereg_mr)(mr), "ibv_dereg_mr of a host MR: %s", strerror(errno));
+	T_CHECK(!ibv_dereg_mr(host_mr), "ibv_dereg_mr (routed) of a host MR: %s",
+		strerror(errno));
+	t_ok("ibv_dereg_mr of host MRs, direct and routed");
+
+	t_close_side(&s0);
+	t_close_side(&s1);
+	ibv_free_device_list(list);
+	free(host);
+	free(heap);
+	t_ok("every verbs object destroyed");
+	return 0;
+}
+
+/* p2pv_buf_alloc with stderr captured into err (NUL terminated) */
+static struct p2pv_buf *alloc_capture(const char *pci, size_t len, char *err,
+				      size_t n, int *saved_errno)
+{
+	struct p2pv_buf *b;
+	FILE *tmp = tmpfile();
+	int saved;
+	size_t got;
+
+	T_CHECK(tmp, "tmpfile: %s", strerror(errno));
+	fflush(stderr);
+	saved = dup(2);
+	T_CHECK(saved >= 0 && dup2(fileno(tmp), 2) == 2, "redirecting stderr: %s",
+		strerror(errno));
+	errno = 0;
+	b = p2pv_buf_alloc(pci, NULL, len);
+	*saved_errno = errno;
+	fflush(stderr);
+	T_CHECK(dup2(saved, 2) == 2, "restoring stderr: %s", strerror(errno));
+	close(saved);
+	rewind(tmp);
+	got = fread(err, 1, n - 1, tmp);
+	err[got] = 0;
+	fclose(tmp);
+	return b;
+}
+
+static int count_lines(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static int cmd_policy(const char *prov, const char *notprov)
+{
+	static const enum p2pv_policy all[] = { P2PV_POLICY_DISABLED,
+		P2PV_POLICY_ENABLED, P2PV_POLICY_PREFERRED, P2PV_POLICY_REQUIRED };
+	struct p2pv_provider info;
+	char err[4096];
+	struct p2pv_buf *b;
+	uint64_t too_big;
+	int e, i;
+
+	T_CHECK(!getenv("P2PV_P2P_POLICY"), "P2PV_P2P_POLICY is set in the environment");
+	T_CHECK(p2pv_get_policy() == P2PV_POLICY_ENABLED, "default policy %s, expected enabled",
+		p2pv_policy_str(p2pv_get_policy()));
+	for (i = 0; i < 4; i++) {
+		T_CHECK(!p2pv_set_policy(all[i]) && p2pv_get_policy() == all[i],
+			"p2pv_set_policy(%s)", p2pv_policy_str(all[i]));
+	}
+	errno = 0;
+	T_CHECK(p2pv_set_policy((enum p2pv_policy)7) < 0 && errno == EINVAL,
+		"p2pv_set_policy(7) accepted");
+	t_ok("p2pv_set_policy/p2pv_get_policy round trip; invalid value refused");
+	T_CHECK(!p2pv_query_provider(prov, &info), "p2pv_query_provider(%s): %s", prov,
+		p2pv_last_error());
+	too_big = info.size + 4096;
+	errno = 0;
+	T_CHECK(p2pv_query_provider(notprov, &info) < 0 && errno == ENOENT,
+		"%s is reported as a P2PDMA provider", notprov);
+
+	/* required: P2P or a clear failure */
+	p2pv_set_policy(P2PV_POLICY_REQUIRED);
+	b = alloc_capture(prov, BUF_LEN, err, sizeof(err), &e);
+	T_CHECK(b && b->type == P2PV_MEM_P2P && !strcmp(b->provider, prov) && !err[0],
+		"required, %s: %s (stderr: %s)", prov, b ? "not P2P" : p2pv_last_error(), err);
+	p2pv_buf_free(b);
+	b = alloc_capture(notprov, BUF_LEN, err, sizeof(err), &e);
+	T_CHECK(!b && e == ENOENT && strstr(p2pv_last_error(), "required") &&
+		strstr(p2pv_last_error(), notprov) && !err[0],
+		"required, %s: buffer %p errno %d message \"%s\" stderr \"%s\"",
+		notprov, (void *)b, e, p2pv_last_error(), err);
+	t_ok("required, no provider at %s: fails, \"%s\"", notprov, p2pv_last_error());
+	b = alloc_capture(prov, (size_t)too_big, err, sizeof(err), &e);
+	T_CHECK(!b && e == ENOSPC && strstr(p2pv_last_error(), "required") && !err[0],
+		"required, %llu bytes from %s: buffer %p errno %d message \"%s\"",
+		(unsigned long long)too_big, prov, (void *)b, e, p2pv_last_error());
+	t_ok("required, more than %s has: fails, \"%s\"", prov, p2pv_last_error());
+	b = alloc_capture(NULL, (size_t)too_big * 4, err, sizeof(err), &e);
+	T_CHECK(!b && e == ENODEV && strstr(p2pv_last_error(), "required") && !err[0],
+		"required, nearest provider of %llu bytes: buffer %p errno %d message \"%s\"",
+		(unsigned long long)too_big * 4, (void *)b, e, p2pv_last_error());
+	t_ok("required, no provider large enough: fails, \"%s\"", p2pv_last_error());
+
+	/* preferred: host memory and exactly one line saying why */
+	p2pv_set_policy(P2PV_POLICY_PREFERRED);
+	b = alloc_capture(notprov, BUF_LEN, err, sizeof(err), &e);
+	T_CHECK(b && b->type == P2PV_MEM_HOST && b->dmabuf_fd == -1 && !b->provider[0] &&
+		b->length == BUF_LEN && !p2pv_is_p2p(b->addr),
+		"preferred, %s: no host-memory fallback (%s)", notprov,
+		b ? "wrong buffer" : p2pv_last_error());
+	T_CHECK(count_lines(err) == 1 && !strncmp(err, "libp2pverbs: ", 13) &&
+		strstr(err, notprov) && strstr(err, "host memory"),
+		"preferred, %s: stderr must be one line naming the cause, got \"%s\"",
+		notprov, err);
+	((volatile uint8_t *)b->addr)[BUF_LEN - 1] = 1;
+	T_CHECK(!p2pv_buf_free(b), "p2pv_buf_free of host memory: %s", p2pv_last_error());
+	err[strcspn(err, "\n")] = 0;
+	t_ok("preferred, no provider: host memory, one line: \"%s\"", err);
+	b = alloc_capture(prov, BUF_LEN, err, sizeof(err), &e);
+	T_CHECK(b && b->type == P2PV_MEM_P2P && !err[0],
+		"preferred, %s: not P2P memory or stderr output \"%s\"", prov, err);
+	p2pv_buf_free(b);
+	t_ok("preferred, provider available: P2P memory, nothing on stderr");
+
+	/* enabled: silent fallback */
+	p2pv_set_policy(P2PV_POLICY_ENABLED);
+	b = alloc_capture(notprov, BUF_LEN, err, sizeof(err), &e);
+	T_CHECK(b && b->type == P2PV_MEM_HOST && !err[0],
+		"enabled, %s: %s, stderr \"%s\"", notprov,
+		b ? "no host memory" : p2pv_last_error(), err);
+	p2pv_buf_free(b);
+	b = alloc_capture(prov, BUF_LEN, err, sizeof(err), &e);
+	T_CHECK(b && b->type == P2PV_MEM_P2P && !err[0], "enabled, %s: not P2P", prov);
+	p2pv_buf_free(b);
+	t_ok("enabled: P2P memory when available, silent host-memory fallback otherwise");
+
+	/* disabled: never P2P */
+	p2pv_set_policy(P2PV_POLICY_DISABLED);
+	b = alloc_capture(prov, BUF_LEN, err, sizeof(err), &e);
+	T_CHECK(b && b->type == P2PV_MEM_HOST && !err[0],
+		"disabled, %s: %s", prov, b ? "P2P memory allocated" : p2pv_last_error());
+	p2pv_buf_free(b);
+	t_ok("disabled: host memory even though %s has P2P memory", prov);
+
+	/* the environment variable wins over the API */
+	p2pv_set_policy(P2PV_POLICY_REQUIRED);
+	T_CHECK(!setenv("P2PV_P2P_POLICY", "disabled", 1), "setenv");
+	T_CHECK(p2pv_get_policy() == P2PV_POLICY_DISABLED, "P2PV_P2P_POLICY=disabled ignored");
+	b = alloc_capture(prov, BUF_LEN, err, sizeof(err), &e);
+	T_CHECK(b && b->type == P2PV_MEM_HOST, "P2PV_P2P_POLICY=disabled over API required: %s",
+		b ? "P2P memory allocated" : p2pv_last_error());
+	p2pv_buf_free(b);
+	p2pv_set_policy(P2PV_POLICY_ENABLED);
+	T_CHECK(!setenv("P2PV_P2P_POLICY", "REQUIRED", 1), "setenv");
+	T_CHECK(p2pv_get_policy() == P2PV_POLICY_REQUIRED, "P2PV_P2P_POLICY=REQUIRED ignored");
+	b = alloc_capture(notprov, BUF_LEN, err, sizeof(err), &e);
+	T_CHECK(!b && strstr(p2pv_last_error(), "required"),
+		"P2PV_P2P_POLICY=REQUIRED over API enabled: allocation from %s did not fail",
+		notprov);
+	T_CHECK(!setenv("P2PV_P2P_POLICY", "preferred", 1), "setenv");
+	b = alloc_capture(notprov, BUF_LEN, err, sizeof(err), &e);
+	T_CHECK(b && b->type == P2PV_MEM_HOST && count_lines(err) == 1,
+		"P2PV_P2P_POLICY=preferred over API enabled: buffer %p, stderr \"%s\"",
+		(void *)b, err);
+	p2pv_buf_free(b);
+	T_CHECK(!setenv("P2PV_P2P_POLICY", "bogus", 1), "setenv");
+	T_CHECK(p2pv_get_policy() == P2PV_POLICY_ENABLED,
+		"P2PV_P2P_POLICY=bogus: policy %s, expected the API's enabled",
+		p2pv_policy_str(p2pv_get_policy()));
+	unsetenv("P2PV_P2P_POLICY");
+	t_ok("P2PV_P2P_POLICY overrides p2pv_set_policy (disabled, REQUIRED, preferred); unknown values ignored");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 6 && !strcmp(argv[1], "verbs"))
+		return cmd_verbs(argv[2], argv[3], argv[4], argv[5]);
+	if (argc == 4 && !strcmp(argv[1], "policy"))
+		return cmd_policy(argv[2], argv[3]);
+	t_fail("usage: %s verbs DEV0 DEV1 NVME IVSHMEM | policy PROVIDER NOT-A-PROVIDER",
+	       argc ? argv[0] : "p2pverbs-test");
+}
