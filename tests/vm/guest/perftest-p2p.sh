@@ -83,9 +83,10 @@ run_pair() {
 # given one if any), its path class and mapping mode, and the buffer went
 # through ibv_reg_dmabuf_mr.
 check_p2p_header() {
-	local name=$1 log=$2 want=${3:-}
+	local name=$1 log=$2 want=${3:-} bdf='[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]'
+	[ -z "$want" ] || bdf=${want//./\\.}
 	grep -q 'Calling ibv_reg_dmabuf_mr' "$log" || { cat "$log"; fail "$name: buffer not registered as dma-buf"; }
-	grep -Eq "^ P2P provider +: ${want:-[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]} " "$log" ||
+	grep -Eq "^ P2P provider +: $bdf " "$log" ||
 		{ cat "$log"; fail "$name: no (or wrong) P2P provider in the header"; }
 	grep -Eq '^ P2P path class +: (DEV|PIX|PXB|PHB|SYS|CPU)[[:space:]]+P2P map mode +: (bus-addr|host-bridge|cpu) ' "$log" ||
 		{ cat "$log"; fail "$name: no P2P path class / map mode in the header"; }
