@@ -15,7 +15,8 @@ static void copy_mr(void *val, uintptr_t addr, void *arg)
 }
 
 static struct ibv_mr *reg_p2p(struct ibv_pd *pd, const struct p2pv_ptr_info *pi,
-			      size_t length, uint64_t iova, unsigned int access)
+			      void *addr, size_t length, uint64_t iova,
+			      unsigned int access)
 {
 	struct p2pv_mr_info *info;
 	struct p2pv_path path;
@@ -62,6 +63,9 @@ static struct ibv_mr *reg_p2p(struct ibv_pd *pd, const struct p2pv_ptr_info *pi,
 		free(info);
 		return NULL;
 	}
+	/* ibv_reg_dmabuf_mr() leaves the dma-buf offset in mr->addr; callers of
+	 * ibv_reg_mr()/ibv_reg_mr_iova2() expect the address they registered */
+	mr->addr = addr;
 	if (p2pv_rmap_insert(&mrs, (uintptr_t)mr, (uintptr_t)mr + 1, info) < 0)
 		free(info);	/* registered all the same; only the query is lost */
 	return mr;
@@ -77,7 +81,7 @@ P2PV_EXPORT struct ibv_mr *__p2pv_route_reg_mr(struct ibv_pd *pd, void *addr,
 	if (!pd || !p2pv_is_p2p(addr) || p2pv_ptr_query(addr, &pi) < 0)
 		return NULL;
 	*handled = 1;
-	return reg_p2p(pd, &pi, length, iova, access);
+	return reg_p2p(pd, &pi, addr, length, iova, access);
 }
 
 P2PV_EXPORT void __p2pv_forget_mr(const struct ibv_mr *mr)
@@ -112,8 +116,8 @@ P2PV_EXPORT struct ibv_mr *p2pv_reg_buf(struct ibv_pd *pd, struct p2pv_buf *buf,
 		p2pv_err(EINVAL, "p2pv_reg_buf: unknown buffer");
 		return NULL;
 	}
-	return reg_p2p(pd, &pi, length, (uintptr_t)buf->addr + offset,
-		       (unsigned int)access);
+	return reg_p2p(pd, &pi, (char *)buf->addr + offset, length,
+		       (uintptr_t)buf->addr + offset, (unsigned int)access);
 }
 
 P2PV_EXPORT struct ibv_mr *p2pv_reg_mr_iova2(struct ibv_pd *pd, void *addr,

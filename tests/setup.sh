@@ -24,6 +24,8 @@ PACKAGES=(
 	libnl-3-dev libnl-route-3-dev libudev-dev autoconf automake libtool libpci-dev
 	# the harness and what the guest runs from the shared host root
 	qemu-system-x86 busybox-static pciutils iproute2 ethtool
+	# bench/run.sh: plots
+	gnuplot-nox
 )
 
 changed=0

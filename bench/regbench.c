@@ -1,0 +1,431 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Memory registration benchmark for p2pverbs (runs in the bench guest).
+ *
+ *   regbench sizes     RDMA-DEV PROVIDER MIN-MIB MAX-MIB REPS
+ *   regbench providers RDMA-DEV SIZE-KIB REPS CLIENT-BDF PROVIDER...
+ *
+ * "sizes": for every power-of-two size from MIN-MIB to MAX-MIB, times
+ *   - host:  ibv_reg_mr() of an anonymous mmap'd buffer that was touched
+ *            (every page faulted in) before the first registration;
+ *   - p2p:   ibv_reg_dmabuf_mr() of a dma-buf from /dev/p2pmem/PROVIDER
+ *            (P2PMEM_IOC_ALLOC).  On rxe this is dma_buf_get + dynamic attach
+ *            (the exporter's mapping decision) + pin + vmap + the MR object;
+ *   - the matching ibv_dereg_mr() of each, and P2PMEM_IOC_ALLOC itself
+ *     (which zeroes the allocation with memset_io) and the close of the fd
+ *     (min(REPS, 3) times).
+ *   One untimed warm-up registration per buffer, then REPS timed
+ *   register/deregister pairs on the same buffer.  PROVIDER "none": host
+ *   memory only (a kernel without /dev/p2pmem).
+ *
+ * "providers": for each PROVIDER k (in the order given), a SIZE-KIB buffer:
+ *   - query:  P2PMEM_IOC_MAP_QUERY for CLIENT-BDF (the exporter's mapping
+ *             decision, asked ahead of time), median of 10*REPS;
+ *   - reg:    ibv_reg_dmabuf_mr() on provider k's buffer while no other
+ *             provider's buffer is registered;
+ *   - reg_live: the same while the buffers of providers 1..k-1 stay
+ *             registered (k-1 live attachments on other providers).
+ *   Plus a host reference: ibv_reg_mr() of a touched SIZE-KIB buffer.
+ *
+ * Output: one JSON object per line on stdout, times in microseconds
+ * (CLOCK_MONOTONIC around the one call), median/min/max over the samples.
+ * Errors: "error: ..." on stderr and exit status 1.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <infiniband/verbs.h>
+#include <linux/p2pmem.h>
+
+#define MIB		(1024ull * 1024)
+#define ACCESS		(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
+			 IBV_ACCESS_REMOTE_READ)
+#define MAX_PROVIDERS	64
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "error: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	exit(1);
+}
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+struct stats {
+	double median, min, max;
+	int n;
+};
+
+static struct stats stats_of(double *v, int n)
+{
+	struct stats s = { 0, 0, 0, n };
+
+	if (n <= 0)
+		return s;
+	qsort(v, n, sizeof(*v), cmp_double);
+	s.min = v[0];
+	s.max = v[n - 1];
+	s.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	return s;
+}
+
+/* one JSON line: {"bench":..., <extra>, "median_us":..., "min_us":..., ...} */
+static void emit(const char *bench, const char *extra, double *v, int n)
+{
+	struct stats s = stats_of(v, n);
+
+	printf("{\"bench\": \"%s\", %s, \"median_us\": %.3f, \"min_us\": %.3f, "
+	       "\"max_us\": %.3f, \"samples\": %d}\n",
+	       bench, extra, s.median, s.min, s.max, s.n);
+	fflush(stdout);
+}
+
+static struct ibv_context *open_dev(const char *name)
+{
+	struct ibv_device **list = ibv_get_device_list(NULL);
+	struct ibv_context *ctx = NULL;
+	int i;
+
+	if (!list)
+		die("ibv_get_device_list: %s", strerror(errno));
+	for (i = 0; list[i]; i++)
+		if (!strcmp(ibv_get_device_name(list[i]), name))
+			ctx = ibv_open_device(list[i]);
+	ibv_free_device_list(list);
+	if (!ctx)
+		die("cannot open RDMA device %s", name);
+	return ctx;
+}
+
+static int open_provider(const char *bdf)
+{
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "/dev/p2pmem/%s", bdf);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		die("open %s: %s", path, strerror(errno));
+	return fd;
+}
+
+static int p2p_alloc(int node, const char *bdf, uint64_t size)
+{
+	struct p2pmem_alloc a = {
+		.size = size,
+		.fd_flags = O_RDWR | O_CLOEXEC,
+		.fd = -1,
+	};
+
+	if (ioctl(node, P2PMEM_IOC_ALLOC, &a))
+		die("P2PMEM_IOC_ALLOC %" PRIu64 " bytes from %s: %s", size, bdf,
+		    strerror(errno));
+	return a.fd;
+}
+
+static void *host_alloc(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		die("mmap %zu bytes: %s", size, strerror(errno));
+	memset(p, 0x5a, size);	/* touched: every page is present */
+	return p;
+}
+
+static struct ibv_mr *reg_host(struct ibv_pd *pd, void *p, size_t size)
+{
+	struct ibv_mr *mr = ibv_reg_mr(pd, p, size, ACCESS);
+
+	if (!mr)
+		die("ibv_reg_mr %zu bytes: %s", size, strerror(errno));
+	return mr;
+}
+
+static struct ibv_mr *reg_p2p(struct ibv_pd *pd, int fd, size_t size)
+{
+	struct ibv_mr *mr = ibv_reg_dmabuf_mr(pd, 0, size, 0, fd, ACCESS);
+
+	if (!mr)
+		die("ibv_reg_dmabuf_mr %zu bytes: %s", size, strerror(errno));
+	return mr;
+}
+
+static void dereg(struct ibv_mr *mr)
+{
+	if (ibv_dereg_mr(mr))
+		die("ibv_dereg_mr: %s", strerror(errno));
+}
+
+static int parse_bdf(const char *bdf, struct p2pmem_map_query *q)
+{
+	unsigned int dom, bus, dev, fn;
+
+	if (sscanf(bdf, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) != 4)
+		return -1;
+	q->client_domain = dom;
+	q->client_bus = bus;
+	q->client_devfn = (dev << 3) | fn;
+	return 0;
+}
+
+static int to_int(const char *s, const char *what)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (*end || v <= 0 || v > 1 << 20)
+		die("bad %s: %s", what, s);
+	return (int)v;
+}
+
+/* time REPS reg/dereg pairs of a host buffer (after one warm-up) */
+static void time_host(struct ibv_pd *pd, void *p, size_t size, int reps,
+		      double *reg, double *unreg)
+{
+	int i;
+
+	dereg(reg_host(pd, p, size));
+	for (i = 0; i < reps; i++) {
+		double t0 = now_us();
+		struct ibv_mr *mr = reg_host(pd, p, size);
+		double t1 = now_us();
+
+		dereg(mr);
+		reg[i] = t1 - t0;
+		unreg[i] = now_us() - t1;
+	}
+}
+
+static void time_p2p(struct ibv_pd *pd, int fd, size_t size, int reps,
+		     double *reg, double *unreg)
+{
+	int i;
+
+	dereg(reg_p2p(pd, fd, size));
+	for (i = 0; i < reps; i++) {
+		double t0 = now_us();
+		struct ibv_mr *mr = reg_p2p(pd, fd, size);
+		double t1 = now_us();
+
+		dereg(mr);
+		reg[i] = t1 - t0;
+		unreg[i] = now_us() - t1;
+	}
+}
+
+static int cmd_sizes(int argc, char **argv)
+{
+	const char *dev, *bdf;
+	int min_mib, max_mib, reps, areps, node;
+	struct ibv_context *ctx;
+	struct ibv_pd *pd;
+	double *reg, *unreg, *alloc, *rel;
+	char extra[256];
+
+	if (argc != 7)
+		die("usage: regbench sizes RDMA-DEV PROVIDER MIN-MIB MAX-MIB REPS");
+	dev = argv[2];
+	bdf = argv[3];
+	min_mib = to_int(argv[4], "MIN-MIB");
+	max_mib = to_int(argv[5], "MAX-MIB");
+	reps = to_int(argv[6], "REPS");
+	areps = reps < 3 ? reps : 3;	/* zeroing a big BAR is slow under TCG */
+
+	ctx = open_dev(dev);
+	pd = ibv_alloc_pd(ctx);
+	if (!pd)
+		die("ibv_alloc_pd: %s", strerror(errno));
+	node = strcmp(bdf, "none") ? open_provider(bdf) : -1;
+	reg = calloc(reps, sizeof(*reg));
+	unreg = calloc(reps, sizeof(*unreg));
+	alloc = calloc(reps, sizeof(*alloc));
+	rel = calloc(reps, sizeof(*rel));
+	if (!reg || !unreg || !alloc || !rel)
+		die("out of memory");
+
+	for (uint64_t mib = min_mib; mib <= (uint64_t)max_mib; mib *= 2) {
+		size_t size = mib * MIB;
+		void *p;
+		int fd, i;
+
+		/* host memory */
+		p = host_alloc(size);
+		time_host(pd, p, size, reps, reg, unreg);
+		munmap(p, size);
+		snprintf(extra, sizeof(extra),
+			 "\"mem\": \"host\", \"dev\": \"%s\", \"size\": %zu", dev, size);
+		emit("reg", extra, reg, reps);
+		emit("dereg", extra, unreg, reps);
+		if (node < 0)
+			continue;
+
+		/* P2P memory: allocation (zeroed by the exporter) and release */
+		for (i = 0; i < areps; i++) {
+			double t0 = now_us(), t1;
+
+			fd = p2p_alloc(node, bdf, size);
+			t1 = now_us();
+			close(fd);
+			alloc[i] = t1 - t0;
+			rel[i] = now_us() - t1;
+		}
+		snprintf(extra, sizeof(extra),
+			 "\"mem\": \"p2p\", \"provider\": \"%s\", \"dev\": \"%s\", \"size\": %zu",
+			 bdf, dev, size);
+		emit("p2p_alloc", extra, alloc, areps);
+		emit("p2p_free", extra, rel, areps);
+
+		fd = p2p_alloc(node, bdf, size);
+		time_p2p(pd, fd, size, reps, reg, unreg);
+		close(fd);
+		emit("reg", extra, reg, reps);
+		emit("dereg", extra, unreg, reps);
+	}
+
+	if (node >= 0)
+		close(node);
+	ibv_dealloc_pd(pd);
+	ibv_close_device(ctx);
+	return 0;
+}
+
+static int cmd_providers(int argc, char **argv)
+{
+	struct ibv_mr *live[MAX_PROVIDERS] = { 0 };
+	int nodes[MAX_PROVIDERS], fds[MAX_PROVIDERS];
+	const char *dev, *client;
+	struct p2pmem_map_query q0 = { 0 };
+	int n, reps, qreps, k, i;
+	struct ibv_context *ctx;
+	struct ibv_pd *pd;
+	double *reg, *unreg, *qt;
+	char extra[256];
+	size_t size;
+	void *p;
+
+	if (argc < 7)
+		die("usage: regbench providers RDMA-DEV SIZE-KIB REPS CLIENT-BDF PROVIDER...");
+	dev = argv[2];
+	size = (size_t)to_int(argv[3], "SIZE-KIB") * 1024;
+	reps = to_int(argv[4], "REPS");
+	client = argv[5];
+	if (parse_bdf(client, &q0))
+		die("bad CLIENT-BDF %s", client);
+	n = argc - 6;
+	if (n > MAX_PROVIDERS)
+		die("at most %d providers", MAX_PROVIDERS);
+	qreps = 10 * reps;
+
+	ctx = open_dev(dev);
+	pd = ibv_alloc_pd(ctx);
+	if (!pd)
+		die("ibv_alloc_pd: %s", strerror(errno));
+	reg = calloc(qreps, sizeof(*reg));
+	unreg = calloc(qreps, sizeof(*unreg));
+	qt = calloc(qreps, sizeof(*qt));
+	if (!reg || !unreg || !qt)
+		die("out of memory");
+
+	/* host reference in the same run */
+	p = host_alloc(size);
+	time_host(pd, p, size, reps, reg, unreg);
+	munmap(p, size);
+	snprintf(extra, sizeof(extra),
+		 "\"mem\": \"host\", \"dev\": \"%s\", \"size\": %zu", dev, size);
+	emit("prov_host_reg", extra, reg, reps);
+
+	for (k = 0; k < n; k++) {
+		nodes[k] = open_provider(argv[6 + k]);
+		fds[k] = p2p_alloc(nodes[k], argv[6 + k], size);
+	}
+
+	/* each provider alone: query and registration */
+	for (k = 0; k < n; k++) {
+		const char *bdf = argv[6 + k];
+
+		for (i = 0; i < qreps; i++) {
+			struct p2pmem_map_query q = q0;
+			double t0 = now_us();
+
+			if (ioctl(nodes[k], P2PMEM_IOC_MAP_QUERY, &q))
+				die("P2PMEM_IOC_MAP_QUERY %s for %s: %s", bdf,
+				    client, strerror(errno));
+			qt[i] = now_us() - t0;
+		}
+		snprintf(extra, sizeof(extra),
+			 "\"index\": %d, \"provider\": \"%s\", \"client\": \"%s\", \"size\": %zu",
+			 k + 1, bdf, client, size);
+		emit("prov_query", extra, qt, qreps);
+
+		time_p2p(pd, fds[k], size, reps, reg, unreg);
+		snprintf(extra, sizeof(extra),
+			 "\"index\": %d, \"provider\": \"%s\", \"dev\": \"%s\", \"size\": %zu, \"live\": 0",
+			 k + 1, bdf, dev, size);
+		emit("prov_reg", extra, reg, reps);
+		emit("prov_dereg", extra, unreg, reps);
+	}
+
+	/* provider k while providers 1..k-1 keep a registered buffer */
+	for (k = 0; k < n; k++) {
+		const char *bdf = argv[6 + k];
+
+		time_p2p(pd, fds[k], size, reps, reg, unreg);
+		snprintf(extra, sizeof(extra),
+			 "\"index\": %d, \"provider\": \"%s\", \"dev\": \"%s\", \"size\": %zu, \"live\": %d",
+			 k + 1, bdf, dev, size, k);
+		emit("prov_reg_live", extra, reg, reps);
+		live[k] = reg_p2p(pd, fds[k], size);
+	}
+
+	for (k = 0; k < n; k++) {
+		dereg(live[k]);
+		close(fds[k]);
+		close(nodes[k]);
+	}
+	ibv_dealloc_pd(pd);
+	ibv_close_device(ctx);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 2 && !strcmp(argv[1], "sizes"))
+		return cmd_sizes(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "providers"))
+		return cmd_providers(argc, argv);
+	die("usage: regbench sizes|providers ... (see the comment at the top of bench/regbench.c)");
+}

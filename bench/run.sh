@@ -1,0 +1,84 @@
+#!/bin/bash
+# The p2pverbs benchmark: P2P memory against host memory, one command.
+#
+#   flock /tmp/p2pv-vm.lock bench/run.sh      (serialised with other VM users)
+#
+# Boots one VM (tests/vm/run-vm.sh, topology rc) with, besides the harness's
+# NVMe (64 MiB CMB), ivshmem (64 MiB) and edu devices:
+#   - a 512 MiB ivshmem-plain (registration up to 256 MiB, and the ivshmem
+#     provider of every perftest run: the largest published ivshmem);
+#   - 24 NVMe controllers with a 2 MiB CMB each, as functions 0-7 of slots
+#     0x10-0x12 of pcie.0 (registration against the number of providers).
+# Inside (bench/guest.sh) it measures registration (bench/regbench.c) and
+# perftest bandwidth/latency on host, ivshmem and NVMe CMB memory over the same
+# rxe pair; then bench/report.py writes build/bench/results.{json,md} and
+# build/bench/*.png and prints the table.  See docs/benchmark.md.
+#
+# Environment: BENCH_OUT (default <repo>/build/bench), BENCH_SMALL_NVME (24),
+# BENCH_REG_REPS (7), BENCH_BW_SIZES ("4096 16384 65536 262144"),
+# BENCH_LAT_SIZES ("8 4096 65536"), BENCH_BW_BYTES (8388608),
+# BENCH_LAT_ITERS (300), BENCH_REPEAT (2), BENCH_TIMEOUT (1800 s),
+# P2PV_VERBOSE=1 (guest console live).  Does not take the VM lock itself.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+out=${BENCH_OUT:-$repo/build/bench}
+logdir=${P2PV_LOGDIR:-$repo/build/vm-logs}
+nsmall=${BENCH_SMALL_NVME:-24}
+
+log() { echo "bench: $*" >&2; }
+
+if [ "$(id -u)" = 0 ]; then
+	bash "$repo/tests/setup.sh" >/dev/null
+fi
+
+mkdir -p "$out" "$out/img"
+rm -f "$out"/*.png "$out"/results.json "$out"/results.md
+
+# regbench, built on the host (the guest sees the host's root)
+cc -std=c11 -O2 -Wall -Wextra -Werror -I "$repo/libp2pverbs/kernel-headers" \
+	-o "$out/regbench" "$repo/bench/regbench.c" -libverbs
+
+# extra devices
+qargs=(--qemu-arg -object --qemu-arg memory-backend-ram,id=benchshm,size=512M,share=on
+	--qemu-arg -device --qemu-arg ivshmem-plain,memdev=benchshm,bus=pcie.0)
+for ((i = 0; i < nsmall; i++)); do
+	img="$out/img/nvme$i.img"
+	[ -f "$img" ] || truncate -s 1M "$img"
+	slot=$((0x10 + i / 8)) fn=$((i % 8))
+	dev="nvme,serial=bench-nvme$i,drive=bnvme$i,cmb_size_mb=2,bus=pcie.0,addr=$(printf '0x%x.%d' "$slot" "$fn")"
+	[ "$fn" != 0 ] || dev+=",multifunction=on"
+	qargs+=(--qemu-arg -drive --qemu-arg "file=$img,if=none,id=bnvme$i,format=raw"
+		--qemu-arg -device --qemu-arg "$dev")
+done
+
+settings=(
+	"BENCH_REGBENCH=$out/regbench"
+	"BENCH_REG_REPS=${BENCH_REG_REPS:-7}"
+	"BENCH_BW_SIZES=${BENCH_BW_SIZES:-4096 16384 65536 262144}"
+	"BENCH_LAT_SIZES=${BENCH_LAT_SIZES:-8 4096 65536}"
+	"BENCH_BW_BYTES=${BENCH_BW_BYTES:-8388608}"
+	"BENCH_LAT_ITERS=${BENCH_LAT_ITERS:-300}"
+	"BENCH_REPEAT=${BENCH_REPEAT:-2}"
+)
+
+log "booting the bench VM ($nsmall extra NVMe CMBs, 512 MiB ivshmem); raw results in $logdir/bench"
+start=$(date +%s)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+P2PV_LOGDIR=$logdir bash "$repo/tests/vm/run-vm.sh" --name bench --topology rc \
+	--timeout "${BENCH_TIMEOUT:-1800}" "${qargs[@]}" -- "$repo/bench/guest.sh" "${settings[@]}"
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+{
+	echo "{"
+	echo "  \"host_cpus\": $(nproc),"
+	echo "  \"host_cpu_model\": \"$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)\","
+	echo "  \"host_loadavg_before\": \"$load_before\", \"host_loadavg_after\": \"$load_after\","
+	echo "  \"qemu\": \"$(qemu-system-x86_64 --version | head -n1)\","
+	echo "  \"accel\": \"tcg\","
+	echo "  \"vm_seconds\": $(($(date +%s) - start)),"
+	echo "  \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\","
+	echo "  \"git\": \"$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)\""
+	echo "}"
+} >"$logdir/bench/host-meta.json"
+
+python3 "$repo/bench/report.py" "$logdir/bench" "$out"
