@@ -11,6 +11,7 @@ here=$(dirname "$0")
 
 bash "$here/p2pmem-revoke.sh"
 bash "$here/rxe-dmabuf.sh" revoke
+bash "$here/rxe-dmabuf.sh" killed
 
 # kmemleak reports objects unreferenced for a while and in two scans.
 echo clear >/sys/kernel/debug/kmemleak

@@ -8,14 +8,19 @@
 # memory makes them complete with an error, not hang and not crash, and every
 # object is destroyed afterwards (rxe-dmabuf-test revoke).
 #
-# usage: rxe-dmabuf.sh [verbs|revoke|all]    (default all: verbs, then revoke)
+# "killed": a process killed with live dma-buf MRs, QPs and buffers gives all
+# of its provider memory back.
+#
+# usage: rxe-dmabuf.sh [verbs|revoke|killed|all]...    (default all: each in turn)
 . "$(dirname "$0")/lib.sh"
 
-mode=${1:-all}
-case $mode in
-verbs | revoke | all) ;;
-*) fail "usage: rxe-dmabuf.sh [verbs|revoke|all]" ;;
-esac
+modes=("${@:-all}")
+for mode in "${modes[@]}"; do
+	case $mode in
+	verbs | revoke | killed | all) ;;
+	*) fail "usage: rxe-dmabuf.sh [verbs|revoke|killed|all]..." ;;
+	esac
+done
 
 # The test program, from the CMake build tree (RXE_DMABUF_TEST overrides).
 RXE_DMABUF_TEST=${RXE_DMABUF_TEST:-$P2PV_BUILD/tests/vm/progs/rxe-dmabuf-test}
@@ -73,6 +78,36 @@ revoke_one() {
 	pass "removing $prov revokes its rxe MRs: error completions, clean teardown"
 }
 
+# killed_one PROVIDER: SIGKILL the RDMA WRITE loop while its MRs are live;
+# the kernel must release MRs, attachments and dma-bufs on its own and give
+# the provider its memory back.
+killed_one() {
+	local prov=$1 log=/tmp/rxe-killed-$1.log pid before now deadline
+	local avail=/sys/bus/pci/devices/$1/p2pmem/available
+	p2pmem_node "$prov"
+	before=$(cat "$avail")
+	# not under timeout(1): the signal must reach the program itself
+	"$RXE_DMABUF_TEST" revoke "$prov" rxe0 rxe1 >"$log" 2>&1 &
+	pid=$!
+	wait_for 120 grep -q '^ready:' "$log" || { cat "$log"; fail "RDMA WRITE loop on $prov did not start"; }
+	[ "$(cat "$avail")" -lt "$before" ] || fail "$prov: the running test holds no memory"
+	kill -KILL "$pid"
+	wait "$pid" 2>/dev/null || true
+	deadline=$(($(date +%s) + 30))
+	until now=$(cat "$avail") && [ "$now" = "$before" ]; do
+		[ "$(date +%s)" -lt "$deadline" ] || fail "$prov: $now bytes available 30 s after SIGKILL, $before before"
+		sleep 0.2
+	done
+	pass "process killed with live MRs on $prov: all $before bytes back"
+}
+
+run_killed() {
+	local prov
+	for prov in $ivshmem $nvme; do
+		killed_one "$prov"
+	done
+}
+
 run_revoke() {
 	local prov
 	for prov in $ivshmem $nvme; do
@@ -88,14 +123,18 @@ run_revoke() {
 }
 
 rxe_pair
-case $mode in
-verbs) run_verbs ;;
-revoke) run_revoke ;;
-all)
-	run_verbs
-	run_revoke
-	;;
-esac
+for mode in "${modes[@]}"; do
+	case $mode in
+	verbs) run_verbs ;;
+	revoke) run_revoke ;;
+	killed) run_killed ;;
+	all)
+		run_verbs
+		run_killed
+		run_revoke
+		;;
+	esac
+done
 
 dmesg | grep -E 'BUG|WARNING|Oops|KASAN|circular locking|suspicious RCU|suspected memory leak' && fail "kernel warnings during the test"
 pass "no kernel warnings"
