@@ -30,6 +30,8 @@
 #include <linux/dma-buf.h>
 #include <linux/p2pmem.h>
 
+#include "t-report.h"
+
 /* Test-only ioctl of drivers/misc/p2pmem_edu_test.c */
 struct p2pmem_edu_dma {
 	int32_t fd;
@@ -52,20 +54,6 @@ static const char *const mode_names[] = {
 
 static const char *provider;
 
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "FAIL: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	exit(1);
-}
-
 static const char *mode_name(uint32_t mode)
 {
 	return mode < sizeof(mode_names) / sizeof(mode_names[0]) ?
@@ -80,7 +68,7 @@ static int open_provider(void)
 	snprintf(path, sizeof(path), "/dev/p2pmem/%s", provider);
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
-		fail("open %s: %s", path, strerror(errno));
+		t_fail("open %s: %s", path, strerror(errno));
 	return fd;
 }
 
@@ -93,7 +81,7 @@ static uint64_t sysfs_u64(const char *dev, const char *attr)
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", dev, attr);
 	f = fopen(path, "r");
 	if (!f || fscanf(f, "%llu", &v) != 1)
-		fail("read %s", path);
+		t_fail("read %s", path);
 	fclose(f);
 	return v;
 }
@@ -123,7 +111,7 @@ static int alloc_buf(int node, uint64_t size)
 	int fd = try_alloc(node, size, O_RDWR | O_CLOEXEC, 0);
 
 	if (fd < 0)
-		fail("allocate %" PRIu64 " bytes from %s: %s", size, provider,
+		t_fail("allocate %" PRIu64 " bytes from %s: %s", size, provider,
 		     strerror(-fd));
 	return fd;
 }
@@ -133,7 +121,7 @@ static volatile uint8_t *map_buf(int fd, size_t size)
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 
 	if (p == MAP_FAILED)
-		fail("mmap dma-buf: %s", strerror(errno));
+		t_fail("mmap dma-buf: %s", strerror(errno));
 	return p;
 }
 
@@ -155,9 +143,9 @@ static struct p2pmem_map_query query(int node, const char *bdf)
 
 	memset(&q, 0, sizeof(q));
 	if (parse_bdf(bdf, &q))
-		fail("bad PCI address %s", bdf);
+		t_fail("bad PCI address %s", bdf);
 	if (ioctl(node, P2PMEM_IOC_MAP_QUERY, &q))
-		fail("MAP_QUERY %s: %s", bdf, strerror(errno));
+		t_fail("MAP_QUERY %s: %s", bdf, strerror(errno));
 	return q;
 }
 
@@ -204,12 +192,12 @@ static int cmd_edu(const char *bdf, const char *expected)
 	size_t x, i;
 
 	if (strcmp(mode_name(q.mode), expected))
-		fail("query %s -> %s: mode %s, expected %s (reasons %#x)",
+		t_fail("query %s -> %s: mode %s, expected %s (reasons %#x)",
 		     provider, bdf, mode_name(q.mode), expected, q.reasons);
 
 	edu = open("/dev/p2pmem-edu", O_RDWR | O_CLOEXEC);
 	if (edu < 0)
-		fail("open /dev/p2pmem-edu: %s", strerror(errno));
+		t_fail("open /dev/p2pmem-edu: %s", strerror(errno));
 	buf = alloc_buf(node, size);
 	map = map_buf(buf, size);
 
@@ -219,21 +207,21 @@ static int cmd_edu(const char *bdf, const char *expected)
 		ret = edu_dma(edu, buf, xfers[x].offset, xfers[x].len, seed, &d);
 		if (q.mode == P2PMEM_MAP_REFUSED) {
 			if (ret != -EOPNOTSUPP)
-				fail("edu DMA from refused path: %s, expected EOPNOTSUPP",
+				t_fail("edu DMA from refused path: %s, expected EOPNOTSUPP",
 				     strerror(-ret));
 			printf("MATRIX provider=%s client=%s mode=refused reasons=%#x distance=%d dma_addr=-\n",
 			       provider, bdf, q.reasons, q.distance);
 			break;
 		}
 		if (ret)
-			fail("edu DMA to offset %" PRIu64 ": %s", xfers[x].offset,
+			t_fail("edu DMA to offset %" PRIu64 ": %s", xfers[x].offset,
 			     strerror(-ret));
 		if (d.mode != q.mode)
-			fail("attach used mode %s, query said %s",
+			t_fail("attach used mode %s, query said %s",
 			     mode_name(d.mode), mode_name(q.mode));
 		for (i = 0; i < xfers[x].len; i++)
 			if (map[xfers[x].offset + i] != pattern(seed, i))
-				fail("byte %zu of transfer %zu: %#x, expected %#x",
+				t_fail("byte %zu of transfer %zu: %#x, expected %#x",
 				     i, x, map[xfers[x].offset + i],
 				     pattern(seed, i));
 		printf("MATRIX provider=%s client=%s mode=%s reasons=%#x distance=%d offset=%#" PRIx64 " dma_addr=%#" PRIx64 "\n",
@@ -243,7 +231,7 @@ static int cmd_edu(const char *bdf, const char *expected)
 
 	/* Bytes around the transfers must still be the zeroes of allocation */
 	if (map[4096 * 3 + 99] || map[4096 * 3 + 1100] || map[size / 2])
-		fail("DMA wrote outside its range");
+		t_fail("DMA wrote outside its range");
 
 	munmap((void *)map, size);
 	close(buf);
@@ -258,9 +246,9 @@ static void expect_alloc_error(int node, uint64_t size, uint32_t fd_flags,
 	int fd = try_alloc(node, size, fd_flags, flags);
 
 	if (fd >= 0)
-		fail("%s: allocation succeeded, expected %s", what, strerror(err));
+		t_fail("%s: allocation succeeded, expected %s", what, strerror(err));
 	if (-fd != err)
-		fail("%s: %s, expected %s", what, strerror(-fd), strerror(err));
+		t_fail("%s: %s, expected %s", what, strerror(-fd), strerror(err));
 	printf("ok: %s -> %s\n", what, strerror(err));
 }
 
@@ -273,25 +261,25 @@ static void check_raw_ioctls(int node)
 	a.size = 4096;
 	a.reserved = 1;
 	if (!ioctl(node, P2PMEM_IOC_ALLOC, &a) || errno != EINVAL)
-		fail("non-zero reserved field accepted");
+		t_fail("non-zero reserved field accepted");
 
 	memset(&q, 0, sizeof(q));
 	q.reserved1 = 1;
 	if (!ioctl(node, P2PMEM_IOC_MAP_QUERY, &q) || errno != EINVAL)
-		fail("query with non-zero reserved field accepted");
+		t_fail("query with non-zero reserved field accepted");
 
 	memset(&q, 0, sizeof(q));
 	q.client_domain = 0x7ff;
 	q.client_bus = 0xfe;
 	if (!ioctl(node, P2PMEM_IOC_MAP_QUERY, &q) || errno != ENODEV)
-		fail("query of a nonexistent device: %s, expected ENODEV",
+		t_fail("query of a nonexistent device: %s, expected ENODEV",
 		     strerror(errno));
 
 	if (!ioctl(node, _IO('P', 0x7f)) || errno != ENOTTY)
-		fail("unknown ioctl: %s, expected ENOTTY", strerror(errno));
+		t_fail("unknown ioctl: %s, expected ENOTTY", strerror(errno));
 
 	if (!ioctl(node, P2PMEM_IOC_ALLOC, (void *)16) || errno != EFAULT)
-		fail("bad pointer: %s, expected EFAULT", strerror(errno));
+		t_fail("bad pointer: %s, expected EFAULT", strerror(errno));
 	printf("ok: reserved fields, unknown ioctl, bad pointer, unknown client\n");
 }
 
@@ -301,7 +289,7 @@ static void check_size_rounding(int node)
 	off_t size = lseek(fd, 0, SEEK_END);
 
 	if (size != 4096)
-		fail("1-byte allocation has size %lld, expected 4096",
+		t_fail("1-byte allocation has size %lld, expected 4096",
 		     (long long)size);
 	close(fd);
 	printf("ok: 1 byte rounds up to one page\n");
@@ -318,19 +306,19 @@ static void check_exhaustion(int node, uint64_t start)
 		if (fd < 0)
 			break;
 		if (n == (int)(sizeof(fds) / sizeof(fds[0])))
-			fail("pool never ran out");
+			t_fail("pool never ran out");
 		fds[n++] = fd;
 	}
 	if (fd != -ENOMEM)
-		fail("exhausted pool: %s, expected ENOMEM", strerror(-fd));
+		t_fail("exhausted pool: %s, expected ENOMEM", strerror(-fd));
 	if (available() >= chunk)
-		fail("ENOMEM with %" PRIu64 " bytes available", available());
+		t_fail("ENOMEM with %" PRIu64 " bytes available", available());
 	printf("ok: pool exhausted after %d MiB -> ENOMEM\n", n);
 
 	while (n)
 		close(fds[--n]);
 	if (available() != start)
-		fail("available %" PRIu64 " after freeing, started at %" PRIu64,
+		t_fail("available %" PRIu64 " after freeing, started at %" PRIu64,
 		     available(), start);
 }
 
@@ -355,7 +343,7 @@ static int cmd_negative(void)
 	check_exhaustion(node, start);
 
 	if (available() != start)
-		fail("available %" PRIu64 " at the end, started at %" PRIu64,
+		t_fail("available %" PRIu64 " at the end, started at %" PRIu64,
 		     available(), start);
 	printf("ok: available back at %" PRIu64 " bytes\n", start);
 	close(node);
@@ -376,14 +364,14 @@ static int cmd_zero(void)
 		map = map_buf(fd, size);
 		for (i = 0; i < size; i++)
 			if (map[i])
-				fail("round %d: byte %zu of a new buffer is %#x",
+				t_fail("round %d: byte %zu of a new buffer is %#x",
 				     round, i, map[i]);
 		memset((void *)map, 0xa5, size);
 		munmap((void *)map, size);
 		close(fd);
 	}
 	if (available() != start)
-		fail("available %" PRIu64 ", started at %" PRIu64, available(),
+		t_fail("available %" PRIu64 ", started at %" PRIu64, available(),
 		     start);
 	printf("ok: a secret written before free is not seen by the next allocation\n");
 	close(node);
@@ -426,30 +414,30 @@ static int cmd_revoke(void)
 	map = map_buf(fd, size);
 	map[0] = 0x42;
 	if (map[0] != 0x42 || read_faults(map + size - 1))
-		fail("mapping does not work before removal");
+		t_fail("mapping does not work before removal");
 
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/remove", provider);
 	sysfs = open(path, O_WRONLY);
 	if (sysfs < 0 || write(sysfs, "1", 1) != 1)
-		fail("remove %s: %s", provider, strerror(errno));
+		t_fail("remove %s: %s", provider, strerror(errno));
 	close(sysfs);
 	printf("ok: removed %s with a buffer mapped\n", provider);
 
 	if (!read_faults(map))
-		fail("mapping still readable after removal");
+		t_fail("mapping still readable after removal");
 	if (!read_faults(map + size / 2))
-		fail("never-touched page readable after removal");
+		t_fail("never-touched page readable after removal");
 	printf("ok: mapping gives SIGBUS after removal\n");
 
 	if (try_alloc(node, 4096, O_CLOEXEC, 0) != -ENODEV)
-		fail("allocation from a removed provider did not fail with ENODEV");
+		t_fail("allocation from a removed provider did not fail with ENODEV");
 	if (!ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync) || errno != ENODEV)
-		fail("DMA_BUF_IOCTL_SYNC on a revoked buffer: %s, expected ENODEV",
+		t_fail("DMA_BUF_IOCTL_SYNC on a revoked buffer: %s, expected ENODEV",
 		     strerror(errno));
 	printf("ok: node gives ENODEV, sync gives ENODEV\n");
 
 	if (munmap((void *)map, size) || close(fd) || close(node))
-		fail("closing after removal: %s", strerror(errno));
+		t_fail("closing after removal: %s", strerror(errno));
 	printf("ok: all descriptors closed\n");
 	return 0;
 }
@@ -457,7 +445,7 @@ static int cmd_revoke(void)
 int main(int argc, char **argv)
 {
 	if (argc < 3)
-		fail("usage: %s query|edu|negative|zero|revoke PROVIDER [ARGS]",
+		t_fail("usage: %s query|edu|negative|zero|revoke PROVIDER [ARGS]",
 		     argv[0]);
 	provider = argv[2];
 
@@ -471,5 +459,5 @@ int main(int argc, char **argv)
 		return cmd_zero();
 	if (!strcmp(argv[1], "revoke") && argc == 3)
 		return cmd_revoke();
-	fail("bad arguments");
+	t_fail("bad arguments");
 }

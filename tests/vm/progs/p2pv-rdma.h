@@ -19,48 +19,9 @@
 
 #include <infiniband/verbs.h>
 
+#include "t-report.h"
+
 #define T_POLL_TIMEOUT_MS 20000
-
-__attribute__((format(printf, 1, 2), noreturn))
-static inline void t_fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fflush(stdout);
-	fprintf(stderr, "FAIL: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	exit(1);
-}
-
-__attribute__((format(printf, 1, 2)))
-static inline void t_ok(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("ok: ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
-
-#define T_CHECK(cond, ...)                  \
-	do {                                \
-		if (!(cond))                \
-			t_fail(__VA_ARGS__); \
-	} while (0)
-
-static inline uint64_t t_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* One RDMA device of the connection */
 struct t_side {

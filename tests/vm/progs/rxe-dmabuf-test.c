@@ -47,6 +47,8 @@
 #include <infiniband/verbs.h>
 #include <linux/p2pmem.h>
 
+#include "t-report.h"
+
 #define BUF_SIZE	(1u << 20)
 #define PAGE		4096u
 #define POLL_TIMEOUT_MS	10000
@@ -64,21 +66,6 @@
 
 static const char *provider;
 
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fflush(stdout);
-	fprintf(stderr, "FAIL: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	exit(1);
-}
-
 static void ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void ok(const char *fmt, ...)
@@ -91,14 +78,6 @@ static void ok(const char *fmt, ...)
 	va_end(ap);
 	printf("\n");
 	fflush(stdout);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* One side of the connection: an rxe device with its PD, CQ, QP, host MR */
@@ -126,26 +105,26 @@ static void open_side(struct side *s, const char *name)
 	memset(s, 0, sizeof(*s));
 	s->name = name;
 	if (!list)
-		fail("ibv_get_device_list: %s", strerror(errno));
+		t_fail("ibv_get_device_list: %s", strerror(errno));
 	for (i = 0; list[i]; i++)
 		if (!strcmp(ibv_get_device_name(list[i]), name))
 			s->ctx = ibv_open_device(list[i]);
 	ibv_free_device_list(list);
 	if (!s->ctx)
-		fail("cannot open RDMA device %s", name);
+		t_fail("cannot open RDMA device %s", name);
 	if (ibv_query_gid(s->ctx, 1, 0, &s->gid))
-		fail("%s: ibv_query_gid: %s", name, strerror(errno));
+		t_fail("%s: ibv_query_gid: %s", name, strerror(errno));
 	s->pd = ibv_alloc_pd(s->ctx);
 	s->cq = ibv_create_cq(s->ctx, 64, NULL, NULL, 0);
 	if (!s->pd || !s->cq)
-		fail("%s: PD/CQ: %s", name, strerror(errno));
+		t_fail("%s: PD/CQ: %s", name, strerror(errno));
 	s->host = aligned_alloc(PAGE, BUF_SIZE);
 	if (!s->host)
-		fail("out of memory");
+		t_fail("out of memory");
 	memset(s->host, 0, BUF_SIZE);
 	s->host_mr = ibv_reg_mr(s->pd, s->host, BUF_SIZE, ACCESS_ALL);
 	if (!s->host_mr)
-		fail("%s: ibv_reg_mr: %s", name, strerror(errno));
+		t_fail("%s: ibv_reg_mr: %s", name, strerror(errno));
 }
 
 static void create_qp(struct side *s)
@@ -169,10 +148,10 @@ static void create_qp(struct side *s)
 
 	s->qp = ibv_create_qp(s->pd, &init);
 	if (!s->qp)
-		fail("%s: ibv_create_qp: %s", s->name, strerror(errno));
+		t_fail("%s: ibv_create_qp: %s", s->name, strerror(errno));
 	if (ibv_modify_qp(s->qp, &attr, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
 			  IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
-		fail("%s: QP to INIT: %s", s->name, strerror(errno));
+		t_fail("%s: QP to INIT: %s", s->name, strerror(errno));
 }
 
 /* RoCE v2: the address is the peer's GID, index 0 is the link-local one */
@@ -196,7 +175,7 @@ static void connect_qp(struct side *s, const struct side *peer)
 	if (ibv_modify_qp(s->qp, &attr, IBV_QP_STATE | IBV_QP_AV |
 			  IBV_QP_PATH_MTU | IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
 			  IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER))
-		fail("%s: QP to RTR: %s", s->name, strerror(errno));
+		t_fail("%s: QP to RTR: %s", s->name, strerror(errno));
 
 	memset(&attr, 0, sizeof(attr));
 	attr.qp_state = IBV_QPS_RTS;
@@ -208,23 +187,34 @@ static void connect_qp(struct side *s, const struct side *peer)
 	if (ibv_modify_qp(s->qp, &attr, IBV_QP_STATE | IBV_QP_TIMEOUT |
 			  IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
 			  IBV_QP_MAX_QP_RD_ATOMIC))
-		fail("%s: QP to RTS: %s", s->name, strerror(errno));
+		t_fail("%s: QP to RTS: %s", s->name, strerror(errno));
+}
+
+/* A QP pair in error (after an access error) is replaced by a fresh one */
+static void reconnect(struct side *a, struct side *b)
+{
+	if (ibv_destroy_qp(a->qp) || ibv_destroy_qp(b->qp))
+		t_fail("ibv_destroy_qp: %s", strerror(errno));
+	create_qp(a);
+	create_qp(b);
+	connect_qp(a, b);
+	connect_qp(b, a);
 }
 
 /* Wait for one completion, at most POLL_TIMEOUT_MS; returns its status */
 static enum ibv_wc_status wait_wc(struct side *s, struct ibv_wc *wc)
 {
-	uint64_t deadline = now_ms() + POLL_TIMEOUT_MS;
+	uint64_t deadline = t_now_ms() + POLL_TIMEOUT_MS;
 	int n;
 
 	for (;;) {
 		n = ibv_poll_cq(s->cq, 1, wc);
 		if (n < 0)
-			fail("%s: ibv_poll_cq: %d", s->name, n);
+			t_fail("%s: ibv_poll_cq: %d", s->name, n);
 		if (n == 1)
 			return wc->status;
-		if (now_ms() > deadline)
-			fail("%s: no completion within %d ms", s->name,
+		if (t_now_ms() > deadline)
+			t_fail("%s: no completion within %d ms", s->name,
 			     POLL_TIMEOUT_MS);
 		usleep(50);
 	}
@@ -235,7 +225,7 @@ static void expect_success(struct side *s, const char *what)
 	struct ibv_wc wc;
 
 	if (wait_wc(s, &wc) != IBV_WC_SUCCESS)
-		fail("%s: %s completed with %s", s->name, what,
+		t_fail("%s: %s completed with %s", s->name, what,
 		     ibv_wc_status_str(wc.status));
 }
 
@@ -245,7 +235,7 @@ static void post_send(struct side *s, struct ibv_send_wr *wr, const char *what)
 	int ret = ibv_post_send(s->qp, wr, &bad);
 
 	if (ret)
-		fail("%s: post %s: %s", s->name, what, strerror(ret));
+		t_fail("%s: post %s: %s", s->name, what, strerror(ret));
 }
 
 /* An RDMA WRITE or READ of len bytes; local (lkey, laddr), remote (rkey, raddr) */
@@ -306,7 +296,7 @@ static void check_p2p_data(size_t off, size_t len, uint32_t seed,
 
 	for (i = 0; i < len; i++)
 		if (p2p[off + i] != pattern(seed, i))
-			fail("%s: dma-buf byte %zu is %#x, expected %#x", what,
+			t_fail("%s: dma-buf byte %zu is %#x, expected %#x", what,
 			     off + i, p2p[off + i], pattern(seed, i));
 }
 
@@ -316,7 +306,7 @@ static void check_p2p(size_t off, size_t len, uint32_t seed, const char *what)
 	/* the bytes around the target are untouched */
 	if ((off && p2p[off - 1] != 0) ||
 	    (off + len < BUF_SIZE && p2p[off + len] != 0))
-		fail("%s: write outside of [%zu, %zu)", what, off, off + len);
+		t_fail("%s: write outside of [%zu, %zu)", what, off, off + len);
 }
 
 static void check_host(const uint8_t *p, size_t len, uint32_t seed,
@@ -326,7 +316,7 @@ static void check_host(const uint8_t *p, size_t len, uint32_t seed,
 
 	for (i = 0; i < len; i++)
 		if (p[i] != pattern(seed, i))
-			fail("%s: host byte %zu is %#x, expected %#x", what, i,
+			t_fail("%s: host byte %zu is %#x, expected %#x", what, i,
 			     p[i], pattern(seed, i));
 }
 
@@ -361,14 +351,14 @@ static void open_buffer(void)
 	snprintf(path, sizeof(path), "/dev/p2pmem/%s", provider);
 	node = open(path, O_RDWR | O_CLOEXEC);
 	if (node < 0)
-		fail("open %s: %s", path, strerror(errno));
+		t_fail("open %s: %s", path, strerror(errno));
 	if (ioctl(node, P2PMEM_IOC_ALLOC, &a))
-		fail("allocate %u bytes from %s: %s", BUF_SIZE, provider,
+		t_fail("allocate %u bytes from %s: %s", BUF_SIZE, provider,
 		     strerror(errno));
 	buf_fd = a.fd;
 	m = mmap(NULL, BUF_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, buf_fd, 0);
 	if (m == MAP_FAILED)
-		fail("mmap dma-buf: %s", strerror(errno));
+		t_fail("mmap dma-buf: %s", strerror(errno));
 	p2p = m;
 }
 
@@ -379,7 +369,7 @@ static struct ibv_mr *reg_p2p(struct side *s, uint64_t offset, size_t len,
 					      ACCESS_ALL);
 
 	if (!mr)
-		fail("%s: ibv_reg_dmabuf_mr(offset %#" PRIx64 ", length %zu, iova %#"
+		t_fail("%s: ibv_reg_dmabuf_mr(offset %#" PRIx64 ", length %zu, iova %#"
 		     PRIx64 "): %s%s", s->name, offset, len, iova,
 		     strerror(errno), errno == EOPNOTSUPP ?
 		     " (is the patched rxe provider and kernel in use?)" : "");
@@ -470,14 +460,14 @@ static void test_sub_range(struct side *a, struct side *b)
 
 		post_send(a, &wr, "write past the MR");
 		if (wait_wc(a, &wc) != IBV_WC_REM_ACCESS_ERR)
-			fail("write past the end of a P2P MR completed with %s",
+			t_fail("write past the end of a P2P MR completed with %s",
 			     ibv_wc_status_str(wc.status));
 		if (p2p[SUB_OFFSET + SUB_LENGTH] != 0)
-			fail("write past the end of a P2P MR changed memory");
+			t_fail("write past the end of a P2P MR changed memory");
 	}
 	ok("RDMA WRITE past the end of a P2P MR: remote access error, memory untouched");
 	if (ibv_dereg_mr(sub))
-		fail("ibv_dereg_mr(sub-range): %s", strerror(errno));
+		t_fail("ibv_dereg_mr(sub-range): %s", strerror(errno));
 }
 
 static void post_recv(struct side *s, uint32_t lkey, uint64_t addr,
@@ -488,7 +478,7 @@ static void post_recv(struct side *s, uint32_t lkey, uint64_t addr,
 	int ret = ibv_post_recv(s->qp, &wr, &bad);
 
 	if (ret)
-		fail("%s: ibv_post_recv: %s", s->name, strerror(ret));
+		t_fail("%s: ibv_post_recv: %s", s->name, strerror(ret));
 }
 
 static void send_recv(struct side *a, struct side *b, uint32_t slkey,
@@ -506,7 +496,7 @@ static void send_recv(struct side *a, struct side *b, uint32_t slkey,
 	expect_success(a, what);
 	if (wait_wc(b, &wc) != IBV_WC_SUCCESS || wc.opcode != IBV_WC_RECV ||
 	    wc.byte_len != len)
-		fail("%s: receive completed with %s, opcode %d, %u bytes", what,
+		t_fail("%s: receive completed with %s, opcode %d, %u bytes", what,
 		     ibv_wc_status_str(wc.status), wc.opcode, wc.byte_len);
 }
 
@@ -542,22 +532,22 @@ static void test_atomics(struct side *a, struct side *b)
 	atomic(a, IBV_WR_ATOMIC_CMP_AND_SWP, a->host_mr->lkey, (uintptr_t)res,
 	       b->p2p_mr->rkey, IOVA1 + off, v0, v1, "cas on p2p");
 	if (*res != v0 || p2p_u64(off) != v1)
-		fail("CAS on P2P: returned %#" PRIx64 ", memory %#" PRIx64,
+		t_fail("CAS on P2P: returned %#" PRIx64 ", memory %#" PRIx64,
 		     *res, p2p_u64(off));
 	atomic(a, IBV_WR_ATOMIC_CMP_AND_SWP, a->host_mr->lkey, (uintptr_t)res,
 	       b->p2p_mr->rkey, IOVA1 + off, v0, 42, "failing cas on p2p");
 	if (*res != v1 || p2p_u64(off) != v1)
-		fail("CAS with a wrong compare value on P2P: returned %#" PRIx64
+		t_fail("CAS with a wrong compare value on P2P: returned %#" PRIx64
 		     ", memory %#" PRIx64, *res, p2p_u64(off));
 	ok("compare-and-swap on a P2P MR (swapping and not swapping)");
 
 	atomic(a, IBV_WR_ATOMIC_FETCH_AND_ADD, a->host_mr->lkey, (uintptr_t)res,
 	       b->p2p_mr->rkey, IOVA1 + off, 0x1111, 0, "fadd on p2p");
 	if (*res != v1 || p2p_u64(off) != v1 + 0x1111)
-		fail("FADD on P2P: returned %#" PRIx64 ", memory %#" PRIx64,
+		t_fail("FADD on P2P: returned %#" PRIx64 ", memory %#" PRIx64,
 		     *res, p2p_u64(off));
 	if (p2p_u64(off - 8) || p2p_u64(off + 8))
-		fail("atomics on P2P changed neighbouring words");
+		t_fail("atomics on P2P changed neighbouring words");
 	ok("fetch-and-add on a P2P MR");
 
 	/* host memory as the target (DEV1), result into the P2P MR (DEV0) */
@@ -566,12 +556,12 @@ static void test_atomics(struct side *a, struct side *b)
 	atomic(a, IBV_WR_ATOMIC_CMP_AND_SWP, a->p2p_mr->lkey, IOVA0 + off,
 	       b->host_mr->rkey, (uintptr_t)hv, v0, v1, "cas into p2p");
 	if (p2p_u64(off) != v0 || *hv != v1)
-		fail("CAS result into P2P: returned %#" PRIx64 ", memory %#" PRIx64,
+		t_fail("CAS result into P2P: returned %#" PRIx64 ", memory %#" PRIx64,
 		     p2p_u64(off), *hv);
 	atomic(a, IBV_WR_ATOMIC_FETCH_AND_ADD, a->p2p_mr->lkey, IOVA0 + off + 8,
 	       b->host_mr->rkey, (uintptr_t)hv, 5, 0, "fadd into p2p");
 	if (p2p_u64(off + 8) != v1 || *hv != v1 + 5)
-		fail("FADD result into P2P: returned %#" PRIx64 ", memory %#" PRIx64,
+		t_fail("FADD result into P2P: returned %#" PRIx64 ", memory %#" PRIx64,
 		     p2p_u64(off + 8), *hv);
 	ok("compare-and-swap and fetch-and-add returning into a P2P MR");
 
@@ -599,17 +589,17 @@ static void test_atomics(struct side *a, struct side *b)
 		set_p2p_u64(off, 0);
 		ret = ibv_post_send(a->qp, &wr, &bad);
 		if (ret && ret != EINVAL)
-			fail("post misaligned fadd: %s, expected EINVAL",
+			t_fail("post misaligned fadd: %s, expected EINVAL",
 			     strerror(ret));
 		if (!ret) {
 			if (wait_wc(a, &wc) == IBV_WC_SUCCESS)
-				fail("misaligned atomic on a P2P MR succeeded");
+				t_fail("misaligned atomic on a P2P MR succeeded");
 			how = ibv_wc_status_str(wc.status);
 		} else {
 			how = "EINVAL when posted";
 		}
 		if (p2p_u64(off) || p2p_u64(off + 8) != v1)
-			fail("misaligned atomic on a P2P MR changed memory");
+			t_fail("misaligned atomic on a P2P MR changed memory");
 		ok("misaligned atomic on a P2P MR refused (%s), memory untouched",
 		   how);
 	}
@@ -625,10 +615,10 @@ static void expect_reg_error(struct ibv_pd *pd, uint64_t offset, size_t len,
 	mr = ibv_reg_dmabuf_mr(pd, offset, len, iova, fd, access);
 	if (mr) {
 		ibv_dereg_mr(mr);
-		fail("ibv_reg_dmabuf_mr with %s succeeded", what);
+		t_fail("ibv_reg_dmabuf_mr with %s succeeded", what);
 	}
 	if (errno != err)
-		fail("ibv_reg_dmabuf_mr with %s: %s, expected %s", what,
+		t_fail("ibv_reg_dmabuf_mr with %s: %s, expected %s", what,
 		     strerror(errno), strerror(err));
 	ok("ibv_reg_dmabuf_mr with %s: %s", what, strerror(err));
 }
@@ -662,13 +652,13 @@ static void test_reg_errors(struct side *a)
 
 	closed = dup(buf_fd);
 	if (closed < 0 || close(closed))
-		fail("dup/close: %s", strerror(errno));
+		t_fail("dup/close: %s", strerror(errno));
 	expect_reg_error(a->pd, 0, PAGE, 0, closed, ACCESS_ALL, EBADF,
 			 "a closed fd");
 	expect_reg_error(a->pd, 0, PAGE, 0, -1, ACCESS_ALL, EBADF, "fd -1");
 	other = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (other < 0)
-		fail("open /dev/null: %s", strerror(errno));
+		t_fail("open /dev/null: %s", strerror(errno));
 	expect_reg_error(a->pd, 0, PAGE, 0, other, ACCESS_ALL, EINVAL,
 			 "an fd that is no dma-buf");
 	close(other);
@@ -680,7 +670,7 @@ static void test_after_close(struct side *a, struct side *b)
 	const size_t off = 11 * PAGE + 5, len = 8000;
 
 	if (munmap((void *)p2p, BUF_SIZE) || close(buf_fd))
-		fail("closing the dma-buf: %s", strerror(errno));
+		t_fail("closing the dma-buf: %s", strerror(errno));
 	p2p = NULL;
 	buf_fd = -1;
 
@@ -702,17 +692,17 @@ static void test_after_close(struct side *a, struct side *b)
 static void teardown(struct side *s)
 {
 	if (s->p2p_mr && ibv_dereg_mr(s->p2p_mr))
-		fail("%s: ibv_dereg_mr(p2p): %s", s->name, strerror(errno));
+		t_fail("%s: ibv_dereg_mr(p2p): %s", s->name, strerror(errno));
 	if (ibv_dereg_mr(s->host_mr))
-		fail("%s: ibv_dereg_mr(host): %s", s->name, strerror(errno));
+		t_fail("%s: ibv_dereg_mr(host): %s", s->name, strerror(errno));
 	if (ibv_destroy_qp(s->qp))
-		fail("%s: ibv_destroy_qp: %s", s->name, strerror(errno));
+		t_fail("%s: ibv_destroy_qp: %s", s->name, strerror(errno));
 	if (ibv_destroy_cq(s->cq))
-		fail("%s: ibv_destroy_cq: %s", s->name, strerror(errno));
+		t_fail("%s: ibv_destroy_cq: %s", s->name, strerror(errno));
 	if (ibv_dealloc_pd(s->pd))
-		fail("%s: ibv_dealloc_pd: %s", s->name, strerror(errno));
+		t_fail("%s: ibv_dealloc_pd: %s", s->name, strerror(errno));
 	if (ibv_close_device(s->ctx))
-		fail("%s: ibv_close_device: %s", s->name, strerror(errno));
+		t_fail("%s: ibv_close_device: %s", s->name, strerror(errno));
 	free(s->host);
 }
 
@@ -724,27 +714,17 @@ static int cmd_verbs(const char *dev0, const char *dev1)
 	test_write_read(&a, &b);
 	test_sub_range(&a, &b);
 	/* the QP pair is in error after the out-of-range write: reconnect */
-	if (ibv_destroy_qp(a.qp) || ibv_destroy_qp(b.qp))
-		fail("ibv_destroy_qp: %s", strerror(errno));
-	create_qp(&a);
-	create_qp(&b);
-	connect_qp(&a, &b);
-	connect_qp(&b, &a);
+	reconnect(&a, &b);
 	test_send_recv(&a, &b);
 	test_atomics(&a, &b);
 	/* misaligned atomic put the QPs in error as well */
-	if (ibv_destroy_qp(a.qp) || ibv_destroy_qp(b.qp))
-		fail("ibv_destroy_qp: %s", strerror(errno));
-	create_qp(&a);
-	create_qp(&b);
-	connect_qp(&a, &b);
-	connect_qp(&b, &a);
+	reconnect(&a, &b);
 	test_reg_errors(&a);
 	test_after_close(&a, &b);
 	teardown(&a);
 	teardown(&b);
 	if (close(node))
-		fail("close node: %s", strerror(errno));
+		t_fail("close node: %s", strerror(errno));
 	ok("all objects destroyed");
 	return 0;
 }
@@ -759,7 +739,7 @@ static int cmd_revoke(const char *dev0, const char *dev1)
 
 	setup(&a, &b, dev0, dev1);
 	fill_host(a.host, len, 9);
-	deadline = now_ms() + REVOKE_DEADLINE * 1000ull;
+	deadline = t_now_ms() + REVOKE_DEADLINE * 1000ull;
 	for (n = 0;; n++) {
 		struct ibv_sge sge = { .addr = (uintptr_t)a.host, .length = len,
 				       .lkey = a.host_mr->lkey };
@@ -775,8 +755,8 @@ static int cmd_revoke(const char *dev0, const char *dev1)
 			printf("ready: remove %s\n", provider);
 			fflush(stdout);
 		}
-		if (now_ms() > deadline)
-			fail("%lu RDMA WRITEs into the P2P MR succeeded and none failed within %d s",
+		if (t_now_ms() > deadline)
+			t_fail("%lu RDMA WRITEs into the P2P MR succeeded and none failed within %d s",
 			     n, REVOKE_DEADLINE);
 		post_send(&a, &wr, "write");
 		if (wait_wc(&a, &wc) != IBV_WC_SUCCESS)
@@ -785,10 +765,10 @@ static int cmd_revoke(const char *dev0, const char *dev1)
 			usleep(1000);
 	}
 	if (n <= REVOKE_READY)
-		fail("RDMA WRITE %lu failed before the provider was removed: %s",
+		t_fail("RDMA WRITE %lu failed before the provider was removed: %s",
 		     n, ibv_wc_status_str(wc.status));
 	if (wc.status != IBV_WC_REM_ACCESS_ERR)
-		fail("RDMA WRITE into a revoked P2P MR completed with %s, expected %s",
+		t_fail("RDMA WRITE into a revoked P2P MR completed with %s, expected %s",
 		     ibv_wc_status_str(wc.status),
 		     ibv_wc_status_str(IBV_WC_REM_ACCESS_ERR));
 	ok("RDMA WRITE into the revoked P2P MR: %s after %lu good writes",
@@ -804,18 +784,13 @@ static int cmd_revoke(const char *dev0, const char *dev1)
 
 		snprintf(dev, sizeof(dev), "/sys/bus/pci/devices/%s", provider);
 		while (access(dev, F_OK) == 0) {
-			if (now_ms() > deadline)
-				fail("%s still present %d s after the test started",
+			if (t_now_ms() > deadline)
+				t_fail("%s still present %d s after the test started",
 				     provider, REVOKE_DEADLINE);
 			usleep(10000);
 		}
 	}
-	if (ibv_destroy_qp(a.qp) || ibv_destroy_qp(b.qp))
-		fail("ibv_destroy_qp: %s", strerror(errno));
-	create_qp(&a);
-	create_qp(&b);
-	connect_qp(&a, &b);
-	connect_qp(&b, &a);
+	reconnect(&a, &b);
 	{
 		struct ibv_sge sge = { .addr = IOVA0, .length = len,
 				       .lkey = a.p2p_mr->lkey };
@@ -828,7 +803,7 @@ static int cmd_revoke(const char *dev0, const char *dev1)
 
 		post_send(&a, &wr, "write from revoked");
 		if (wait_wc(&a, &wc) == IBV_WC_SUCCESS)
-			fail("RDMA WRITE from a revoked P2P MR succeeded");
+			t_fail("RDMA WRITE from a revoked P2P MR succeeded");
 		ok("RDMA WRITE from the revoked P2P MR: %s",
 		   ibv_wc_status_str(wc.status));
 	}
@@ -836,7 +811,7 @@ static int cmd_revoke(const char *dev0, const char *dev1)
 	teardown(&a);
 	teardown(&b);
 	if (munmap((void *)p2p, BUF_SIZE) || close(buf_fd) || close(node))
-		fail("closing after removal: %s", strerror(errno));
+		t_fail("closing after removal: %s", strerror(errno));
 	ok("dereg, destroy and close after revocation");
 	return 0;
 }
@@ -844,7 +819,7 @@ static int cmd_revoke(const char *dev0, const char *dev1)
 int main(int argc, char **argv)
 {
 	if (argc != 5)
-		fail("usage: %s verbs|revoke PROVIDER DEV0 DEV1", argv[0]);
+		t_fail("usage: %s verbs|revoke PROVIDER DEV0 DEV1", argv[0]);
 	provider = argv[2];
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
@@ -852,5 +827,5 @@ int main(int argc, char **argv)
 		return cmd_verbs(argv[3], argv[4]);
 	if (!strcmp(argv[1], "revoke"))
 		return cmd_revoke(argv[3], argv[4]);
-	fail("bad arguments");
+	t_fail("bad arguments");
 }
