@@ -1,8 +1,9 @@
 #!/bin/bash
 # On the debug kernel flavour (KASAN, lockdep, kmemleak): revoke buffers by
 # removing their providers while they are mapped (p2pmem-revoke.sh) and while
-# rxe streams RDMA WRITEs into them (rxe-dmabuf.sh revoke), then ask kmemleak
-# for leaks and the log for splats.  Every count is printed.
+# rxe streams RDMA WRITEs into them (rxe-dmabuf.sh revoke), kill a process
+# with live dma-buf MRs (rxe-dmabuf.sh killed), then ask kmemleak for leaks
+# and the log for splats.  Every count is printed.
 . "$(dirname "$0")/lib.sh"
 here=$(dirname "$0")
 
@@ -10,8 +11,7 @@ here=$(dirname "$0")
 [ -w /sys/kernel/debug/kmemleak ] || fail "no kmemleak in this kernel"
 
 bash "$here/p2pmem-revoke.sh"
-bash "$here/rxe-dmabuf.sh" revoke
-bash "$here/rxe-dmabuf.sh" killed
+bash "$here/rxe-dmabuf.sh" revoke killed
 
 # kmemleak reports objects unreferenced for a while and in two scans.
 echo clear >/sys/kernel/debug/kmemleak
