@@ -20,6 +20,9 @@ usage: run-vm.sh [options] -- SCRIPT [ARGS...]
   --timeout SEC     give up after SEC seconds (default 600)
   --name NAME       name of the run: its directory is $P2PV_LOGDIR/NAME
   --qemu-arg ARG    extra QEMU argument (repeatable)
+  --peer-net listen:PORT|connect:PORT
+                    add a virtio-net NIC on a QEMU socket backend on 127.0.0.1:PORT
+                    (one guest listens, the other connects; see two-hosts.sh)
 Environment: P2PV_LOGDIR (default <repo>/build/vm-logs), P2PV_BUILD (CMake build
 dir, default <repo>/build), P2PV_KERNEL (a bzImage to boot instead of building),
 P2PV_VERBOSE=1 copies the console to stderr.
@@ -31,7 +34,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
-topology=rc iommu=0 cpu=amd debug=0 timeout=600 name= extra=()
+topology=rc iommu=0 cpu=amd debug=0 timeout=600 name= extra=() peer_net=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--topology) topology=$2; shift 2 ;;
@@ -41,6 +44,7 @@ while [ $# -gt 0 ]; do
 	--timeout) timeout=$2; shift 2 ;;
 	--name) name=$2; shift 2 ;;
 	--qemu-arg) extra+=("$2"); shift 2 ;;
+	--peer-net) peer_net=$2; shift 2 ;;
 	--) shift; break ;;
 	*) usage ;;
 	esac
@@ -105,6 +109,19 @@ rootports)
 		qemu+=(-device "pcie-root-port,id=rp$i,bus=pcie.0,chassis=$((1 + i)),slot=0")
 	done
 	place_devices rp0 rp1 rp2 ;;
+*) usage ;;
+esac
+
+# A link to a second guest: a socket backend on loopback only, one side
+# listening, the other connecting; distinct MACs so the two ends differ.
+case "$peer_net" in
+'') ;;
+listen:[0-9]*|connect:[0-9]*)
+	peer_mode=${peer_net%%:*} peer_port=${peer_net#*:}
+	[[ "$peer_port" =~ ^[0-9]+$ ]] || usage
+	if [ "$peer_mode" = listen ]; then peer_mac=52:54:00:70:32:01; else peer_mac=52:54:00:70:32:02; fi
+	qemu+=(-netdev "socket,id=peer,$peer_mode=127.0.0.1:$peer_port"
+		-device "virtio-net-pci,netdev=peer,mac=$peer_mac") ;;
 *) usage ;;
 esac
 
