@@ -10,17 +10,12 @@ here=$(dirname "$0")
 [ "$P2PV_DEBUG_KERNEL" = 1 ] || fail "boot the debug flavour (run-vm.sh --debug)"
 [ -w /sys/kernel/debug/kmemleak ] || fail "no kmemleak in this kernel"
 
+kmemleak_begin
 bash "$here/p2pmem-revoke.sh"
 bash "$here/rxe-dmabuf.sh" revoke killed
 
-# kmemleak reports objects unreferenced for a while and in two scans.
-echo clear >/sys/kernel/debug/kmemleak
-sleep 6
-echo scan >/sys/kernel/debug/kmemleak
-sleep 6
-echo scan >/sys/kernel/debug/kmemleak
-leaks=$(grep -c '^unreferenced object' /sys/kernel/debug/kmemleak || true)
-splats=$(dmesg | grep -cE 'BUG:|WARNING:|Oops|KASAN|possible circular locking|suspicious RCU|inconsistent lock state' || true)
+leaks=$(kmemleak_count)
+splats=$(splat_count)
 echo "debug flavour: kmemleak reports $leaks, kernel splats $splats"
 [ "$leaks" = 0 ] || { cat /sys/kernel/debug/kmemleak; fail "$leaks kmemleak reports"; }
 [ "$splats" = 0 ] || { dmesg; fail "$splats kernel splats"; }

@@ -17,6 +17,7 @@ RXE_DMABUF_TEST=$P2PV_BUILD/tests/vm/progs/rxe-dmabuf-test
 provider() { pci_devs "$1" | head -n 1; }
 
 rxe_pair
+kmemleak_begin
 start=$(date +%s)
 for ((i = 1; i <= rounds; i++)); do
 	if ((i % 2)); then id=1af4:1110; else id=1b36:0010; fi
@@ -41,16 +42,8 @@ pass "$rounds hot-unplugs under load in $(($(date +%s) - start)) s: error comple
 	{ cat /tmp/hotplug-after.log; fail "rxe on re-plugged ivshmem"; }
 pass "re-plugged provider carries RDMA again"
 
-splats=$(dmesg | grep -cE 'BUG:|WARNING:|Oops|KASAN|possible circular locking|suspicious RCU|inconsistent lock state' || true)
-leaks=-
-if [ -w /sys/kernel/debug/kmemleak ]; then
-	echo clear >/sys/kernel/debug/kmemleak
-	sleep 6
-	echo scan >/sys/kernel/debug/kmemleak
-	sleep 6
-	echo scan >/sys/kernel/debug/kmemleak
-	leaks=$(grep -c '^unreferenced object' /sys/kernel/debug/kmemleak || true)
-fi
+splats=$(splat_count)
+leaks=$(kmemleak_count)
 echo "hot-unplug loop: rounds $rounds, kernel splats $splats, kmemleak reports $leaks"
 [ "$splats" = 0 ] || { dmesg; fail "$splats kernel splats"; }
 [ "$leaks" = 0 ] || [ "$leaks" = - ] || { cat /sys/kernel/debug/kmemleak; fail "$leaks kmemleak reports"; }

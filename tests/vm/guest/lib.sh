@@ -44,3 +44,24 @@ pci_devs() {
 	done
 	return 0
 }
+
+# Kernel checkers of the debug flavour.  kmemleak_begin forgets what kmemleak
+# reported before the test (boot-time noise) and must run before the
+# workload: "clear" hides every leak reported so far.  kmemleak_count scans
+# twice (an object counts once it stayed unreferenced across scans) and
+# prints the number of reports; "-" when the kernel has no kmemleak.
+kmemleak_begin() {
+	[ ! -w /sys/kernel/debug/kmemleak ] || echo clear >/sys/kernel/debug/kmemleak
+}
+kmemleak_count() {
+	[ -w /sys/kernel/debug/kmemleak ] || { echo -; return; }
+	sleep 6
+	echo scan >/sys/kernel/debug/kmemleak
+	sleep 6
+	echo scan >/sys/kernel/debug/kmemleak
+	grep -c '^unreferenced object' /sys/kernel/debug/kmemleak || true
+}
+# splat_count: kernel warnings, oopses and checker reports in the log
+splat_count() {
+	dmesg | grep -cE 'BUG:|WARNING:|Oops|KASAN|possible circular locking|suspicious RCU|inconsistent lock state' || true
+}

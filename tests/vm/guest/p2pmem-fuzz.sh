@@ -47,7 +47,7 @@ done
 echo "providers: $(for p in $providers; do printf '%s(%s bytes available) ' "$p" "${before[$p]}"; done)"
 dmesg_lines=$(dmesg | wc -l)
 # kmemleak: only objects allocated from now on count
-[ "$debug" = 1 ] && [ -w /sys/kernel/debug/kmemleak ] && echo clear >/sys/kernel/debug/kmemleak
+[ "$debug" = 0 ] || kmemleak_begin
 
 # fuzz LOG ARGS...: one run of the fuzzer logging to LOG; its output is kept
 # for the totals and LOG is copied to $outdir
@@ -108,11 +108,7 @@ pass "no kernel splat"
 
 if [ "$debug" = 1 ]; then
 	[ -w /sys/kernel/debug/kmemleak ] || fail "no kmemleak in the debug kernel"
-	sleep 6
-	echo scan >/sys/kernel/debug/kmemleak
-	sleep 6
-	echo scan >/sys/kernel/debug/kmemleak
-	leaks=$(grep -c '^unreferenced object' /sys/kernel/debug/kmemleak || true)
+	leaks=$(kmemleak_count)
 	echo "kmemleak: $leaks unreferenced object(s)"
 	[ "$leaks" = 0 ] || { cat /sys/kernel/debug/kmemleak; fail "$leaks kmemleak reports"; }
 	pass "kmemleak: no leaks"
