@@ -8,10 +8,56 @@
 
 static struct p2pv_rmap mrs = P2PV_RMAP_INIT;	/* keyed by struct ibv_mr * */
 
+/* A forked child owns none of its parent's MRs (verbs objects do not cross
+ * fork()), so its table starts empty: p2pv_mr_query() there says ENOENT. */
+static void mrs_prepare(void)
+{
+	p2pv_rmap_fork_prepare(&mrs);
+}
+
+static void mrs_parent(void)
+{
+	p2pv_rmap_fork_parent(&mrs);
+}
+
+static void mrs_child(void)
+{
+	p2pv_rmap_fork_child(&mrs, free);
+}
+
+__attribute__((constructor)) static void mrs_atfork(void)
+{
+	pthread_atfork(mrs_prepare, mrs_parent, mrs_child);
+}
+
 static void copy_mr(void *val, uintptr_t addr, void *arg)
 {
 	(void)addr;
 	*(struct p2pv_mr_info *)arg = *(struct p2pv_mr_info *)val;
+}
+
+/*
+ * An entry for this struct ibv_mr * already there is stale: its MR was
+ * deregistered by a path that bypassed p2pv_dereg_mr() (plain ibv_dereg_mr()
+ * without the preload library) and the allocator handed the address out
+ * again.  The new MR replaces it.
+ */
+static void remember_mr(struct ibv_mr *mr, struct p2pv_mr_info *info)
+{
+	uintptr_t key = (uintptr_t)mr;
+	void *stale = NULL;
+	int saved = errno;
+	int ret;
+
+	ret = p2pv_rmap_insert(&mrs, key, key + 1, info);
+	if (ret < 0 && errno == EEXIST &&
+	    p2pv_rmap_remove(&mrs, key, &stale) == 0) {
+		free(stale);
+		ret = p2pv_rmap_insert(&mrs, key, key + 1, info);
+	}
+	if (ret < 0)
+		free(info);	/* registered all the same; only the query is lost */
+	errno = saved;
 }
 
 static struct ibv_mr *reg_p2p(struct ibv_pd *pd, const struct p2pv_ptr_info *pi,
@@ -66,8 +112,7 @@ static struct ibv_mr *reg_p2p(struct ibv_pd *pd, const struct p2pv_ptr_info *pi,
 	/* ibv_reg_dmabuf_mr() leaves the dma-buf offset in mr->addr; callers of
 	 * ibv_reg_mr()/ibv_reg_mr_iova2() expect the address they registered */
 	mr->addr = addr;
-	if (p2pv_rmap_insert(&mrs, (uintptr_t)mr, (uintptr_t)mr + 1, info) < 0)
-		free(info);	/* registered all the same; only the query is lost */
+	remember_mr(mr, info);
 	return mr;
 }
 

@@ -118,6 +118,36 @@ size_t p2pv_rmap_count(struct p2pv_rmap *m)
 	return n;
 }
 
+/*
+ * fork() copies a map in whatever state the other threads left it, and a
+ * lock held by a thread that does not exist in the child would block the
+ * child for ever.  The prepare handler takes the write lock, so the child
+ * gets a map between updates; the child, where the forking thread is the only
+ * one and has a new thread id, initialises the lock afresh rather than
+ * unlocking a lock another thread id took.
+ */
+void p2pv_rmap_fork_prepare(struct p2pv_rmap *m)
+{
+	pthread_rwlock_wrlock(&m->lock);
+}
+
+void p2pv_rmap_fork_parent(struct p2pv_rmap *m)
+{
+	pthread_rwlock_unlock(&m->lock);
+}
+
+void p2pv_rmap_fork_child(struct p2pv_rmap *m, void (*drop)(void *val))
+{
+	size_t i;
+
+	pthread_rwlock_init(&m->lock, NULL);
+	if (!drop)
+		return;
+	for (i = 0; i < m->n; i++)
+		drop(m->r[i].val);
+	__atomic_store_n(&m->n, 0, __ATOMIC_RELEASE);
+}
+
 void p2pv_rmap_destroy(struct p2pv_rmap *m)
 {
 	pthread_rwlock_wrlock(&m->lock);

@@ -24,8 +24,13 @@ __attribute__((visibility("default"))) struct fakeverbs_log *fakeverbs_log(void)
 
 static struct ibv_mr *new_mr(struct ibv_pd *pd, void *addr, size_t length)
 {
-	struct ibv_mr *mr = calloc(1, sizeof(*mr));
+	struct ibv_mr *mr = log_.next_mr;
 
+	log_.next_mr = NULL;
+	if (mr)
+		memset(mr, 0, sizeof(*mr));
+	else
+		mr = calloc(1, sizeof(*mr));
 	if (!mr)
 		return NULL;
 	mr->pd = pd;

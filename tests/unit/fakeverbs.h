@@ -15,6 +15,9 @@ struct fakeverbs_log {
 	uint64_t offset;
 	int calls, dmabuf_calls, dereg_calls;
 	int dmabuf_errno;	/* set: ibv_reg_dmabuf_mr fails with it */
+	/* set: the next MR is built in this struct instead of a new one, as
+	 * when the allocator hands out a deregistered MR's address again */
+	struct ibv_mr *next_mr;
 };
 
 struct fakeverbs_log *fakeverbs_log(void);

@@ -212,6 +212,40 @@ static void t_library_api(void)
 	fs_fini(&fs);
 }
 
+/*
+ * An MR deregistered behind the library's back (plain ibv_dereg_mr() of
+ * libibverbs, no preload) leaves a stale entry; a new MR at the same address
+ * must replace it, not inherit its description.
+ */
+static void t_stale_mr(void)
+{
+	struct p2pv_mr_info mi;
+	struct ibv_mr *mr, *again;
+	struct p2pv_buf *b;
+	int fd;
+
+	setup();
+	b = import(&fd, 0, 3 * 4096);
+	CHECK(b != NULL);
+	if (!b)
+		return;
+	mr = p2pv_reg_buf(&pd, b, 0, 4096, IBV_ACCESS_LOCAL_WRITE);
+	CHECK(mr != NULL);
+	CHECK_INT(p2pv_mr_query(mr, &mi), 0);
+	CHECK_INT(mi.dmabuf_offset, 0);
+	flog()->next_mr = mr;		/* "freed" unseen, handed out again */
+	again = p2pv_reg_buf(&pd, b, 8192, 4096, IBV_ACCESS_LOCAL_WRITE);
+	CHECK(again == mr);
+	CHECK_INT(p2pv_mr_query(mr, &mi), 0);
+	CHECK_INT(mi.dmabuf_offset, 8192);
+	CHECK_INT(mi.iova, (uintptr_t)b->addr + 8192);
+	CHECK_INT(p2pv_dereg_mr(mr), 0);
+	CHECK_INT(p2pv_mr_query(mr, &mi), -1);
+	p2pv_buf_free(b);
+	close(fd);
+	fs_fini(&fs);
+}
+
 static void t_dmabuf_probe(void)
 {
 	setup();
@@ -233,6 +267,7 @@ static const struct tcase cases[] = {
 	{ "host_passthrough", t_host_passthrough },
 	{ "p2p_routed", t_p2p_routed },
 	{ "library_api", t_library_api },
+	{ "stale_mr", t_stale_mr },
 	{ "dmabuf_probe", t_dmabuf_probe },
 	{ NULL, NULL },
 };

@@ -4,7 +4,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "p2pv_priv.h"
@@ -164,11 +167,134 @@ static void t_public_queries(void)
 	close(fd);
 }
 
+/*
+ * fork() while other threads register and free buffers: every child must
+ * find consistent maps and usable locks (pthread_atfork in the library), see
+ * its parent's buffers, and share their memory rather than copy it.
+ */
+#define FORK_THREADS 8
+#define FORK_OPS 10000
+#define FORK_SLOTS 8
+
+static int churn_fd;
+static volatile int churn_failed;
+
+static void *churn(void *arg)
+{
+	unsigned int seed = (unsigned int)(uintptr_t)arg;
+	struct p2pv_buf *slot[FORK_SLOTS] = { NULL };
+	long page = sysconf(_SC_PAGESIZE);
+	int op, i;
+
+	for (op = 0; op < FORK_OPS; op++) {
+		i = rand_r(&seed) % FORK_SLOTS;
+		if (slot[i]) {
+			if (p2pv_is_p2p((char *)slot[i]->addr + slot[i]->length - 1) != 1 ||
+			    p2pv_buf_free(slot[i]) < 0)
+				churn_failed = 1;
+			slot[i] = NULL;
+		} else {
+			slot[i] = p2pv_buf_import(churn_fd,
+						  (uint64_t)(rand_r(&seed) % 64) * page,
+						  (size_t)(1 + rand_r(&seed) % 4) * page,
+						  NULL);
+			if (!slot[i])
+				churn_failed = 1;
+		}
+	}
+	for (i = 0; i < FORK_SLOTS; i++)
+		if (slot[i] && p2pv_buf_free(slot[i]) < 0)
+			churn_failed = 1;
+	return NULL;
+}
+
+/* the child's checks; its exit status says which one failed */
+static int fork_child(struct p2pv_buf *mine)
+{
+	struct p2pv_ptr_info pi;
+	struct p2pv_buf *b;
+
+	if (p2pv_ptr_query((char *)mine->addr + 10, &pi) < 0 || pi.buf != mine)
+		return 2;
+	((volatile char *)mine->addr)[0] = 'c';
+	b = p2pv_buf_import(churn_fd, 0, 4096, NULL);
+	if (!b || p2pv_buf_free(b) < 0)
+		return 3;
+	if (p2pv_buf_free(mine) < 0 || p2pv_is_p2p(mine))
+		return 4;
+	return 0;
+}
+
+/* wait for PID at most 20 s: a child stuck on a lock never exits */
+static int wait_child(pid_t pid)
+{
+	struct timespec nap = { 0, 1000000 };
+	int st, i;
+
+	for (i = 0; i < 20000; i++) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		nanosleep(&nap, NULL);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}
+
+static void t_fork_threads(void)
+{
+	pthread_t th[FORK_THREADS];
+	struct p2pv_buf *mine;
+	int i, forks = 0, bad = 0;
+
+	churn_fd = memfd_create("p2pv-fork", MFD_CLOEXEC);
+	CHECK(churn_fd >= 0 && ftruncate(churn_fd, 128 * sysconf(_SC_PAGESIZE)) == 0);
+	mine = p2pv_buf_import(churn_fd, 0, 4096, "0000:03:00.0");
+	CHECK(mine != NULL);
+	if (!mine)
+		return;
+	((volatile char *)mine->addr)[0] = 'p';
+	for (i = 0; i < FORK_THREADS; i++)
+		CHECK_INT(pthread_create(&th[i], NULL, churn, (void *)(uintptr_t)(i + 1)), 0);
+	for (forks = 0; forks < 200; forks++) {
+		pid_t pid = fork();
+		int st;
+
+		if (pid == 0)
+			_exit(fork_child(mine));
+		CHECK(pid > 0);
+		if (pid < 0)
+			break;
+		st = wait_child(pid);
+		if (st) {
+			fprintf(stderr, "fork %d: child %s %d\n", forks,
+				st < 0 ? "hung, killed after 20 s;" : "exit status", st);
+			bad++;
+		}
+		/* MAP_SHARED: the child's store is the parent's memory too */
+		CHECK_INT(((volatile char *)mine->addr)[0], 'c');
+		((volatile char *)mine->addr)[0] = 'p';
+	}
+	for (i = 0; i < FORK_THREADS; i++)
+		pthread_join(th[i], NULL);
+	CHECK_INT(bad, 0);
+	CHECK_INT(churn_failed, 0);
+	/* the children freed their copies only */
+	CHECK_INT(p2pv_is_p2p(mine->addr), 1);
+	CHECK_INT(p2pv_buf_free(mine), 0);
+	close(churn_fd);
+	printf("%d forks while %d threads did %d imports and frees each\n",
+	       forks, FORK_THREADS, FORK_OPS);
+}
+
 static const struct tcase cases[] = {
 	{ "many", t_many },
 	{ "overlap", t_overlap },
 	{ "threads", t_threads },
 	{ "public_queries", t_public_queries },
+	{ "fork_threads", t_fork_threads },
 	{ NULL, NULL },
 };
 
