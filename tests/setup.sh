@@ -20,8 +20,10 @@ PACKAGES=(
 	libibverbs-dev librdmacm-dev
 	# kernel build (linux-source-6.12 is a binary package in bookworm-security)
 	linux-source-6.12 bc bison flex libelf-dev libssl-dev cpio kmod xz-utils
-	# rdma-core and perftest from source
+	# rdma-core and perftest from source (valgrind: rdma-core's memcheck
+	# annotations, and the in-guest valgrind runs of libp2pverbs)
 	libnl-3-dev libnl-route-3-dev libudev-dev autoconf automake libtool libpci-dev
+	valgrind
 	# the harness and what the guest runs from the shared host root
 	qemu-system-x86 busybox-static pciutils iproute2 ethtool
 	# bench/run.sh: plots

@@ -140,6 +140,7 @@ prefix=$("$here/build-userspace.sh")
 {
 	printf 'export P2PV_REPO=%q\n' "$repo"
 	printf 'export P2PV_BUILD=%q\n' "${P2PV_BUILD:-$repo/build}"
+	printf 'export P2PV_SANITIZE_BUILD=%q\n' "${P2PV_SANITIZE_BUILD:-${P2PV_BUILD:-$repo/build}/sanitize}"
 	printf 'export P2PV_PREFIX=%q\n' "$prefix"
 	printf 'export P2PV_TOPOLOGY=%q P2PV_IOMMU=%q P2PV_CPU=%q\n' "$topology" "$iommu" "$cpu"
 	printf 'export P2PV_DEBUG_KERNEL=%q\n' "$debug"

@@ -8,6 +8,14 @@ export LD_LIBRARY_PATH="$P2PV_PREFIX/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
 
+# find_prog NAME [BUILD]: an in-guest test program of the CMake build tree
+# BUILD (default: the plain build, $P2PV_BUILD)
+find_prog() {
+	local p=${2:-$P2PV_BUILD}/tests/vm/progs/$1
+	[ -x "$p" ] || fail "$1 is not built: no $p"
+	echo "$p"
+}
+
 # wait_for SECONDS CMD...: poll CMD every 0.2 s until it succeeds
 wait_for() {
 	local deadline=$(($(date +%s) + $1))

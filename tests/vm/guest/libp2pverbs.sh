@@ -14,13 +14,6 @@
 #     run; its output is checked.
 . "$(dirname "$0")/lib.sh"
 
-# find_prog NAME: the test program from the CMake build tree
-find_prog() {
-	local p=$P2PV_BUILD/tests/vm/progs/$1
-	[ -x "$p" ] || p=$(find "$P2PV_BUILD" -name "$1" -type f -perm -u+x 2>/dev/null | head -n 1)
-	[ -n "$p" ] && [ -x "$p" ] || fail "$1 is not built under $P2PV_BUILD"
-	echo "$p"
-}
 TEST=$(find_prog p2pverbs-test)
 UNMODIFIED=$(find_prog p2pv-unmodified)
 PRELOAD=$P2PV_PREFIX/lib/libp2pverbs-preload.so
