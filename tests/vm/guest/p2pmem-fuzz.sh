@@ -9,6 +9,11 @@
 #                                        (default 100000; 20000 on the debug flavour)
 #        p2pmem-fuzz.sh seed SEED [PROFILE [CALLS]]
 #        p2pmem-fuzz.sh replay FILE      run the calls of a p2pmem-fuzz log again
+#        p2pmem-fuzz.sh remove [ROUNDS]  ROUNDS times (default 6): fuzz for 8 s
+#                                        and remove a provider (ivshmem and the
+#                                        NVMe CMB in turn) 2-5 s into it, then
+#                                        rescan; the fuzzer must cope, and the
+#                                        provider come back whole
 # The call logs end up in $P2PV_RESULTS (build/vm-logs/<name>/fuzz-SEED.log on
 # the host).  "run" writes them to the guest's tmpfs and copies them there
 # after each seed (writing through 9p per call costs 3x); "seed" and "replay"
@@ -31,7 +36,8 @@ case $mode in
 run) total=${2:-$total} ;;
 seed) [ $# -ge 2 ] || fail "usage: p2pmem-fuzz.sh seed SEED [PROFILE [CALLS]]" ;;
 replay) [ $# -eq 2 ] || fail "usage: p2pmem-fuzz.sh replay FILE" ;;
-*) fail "usage: p2pmem-fuzz.sh [run | seed SEED [PROFILE [CALLS]] | replay FILE]" ;;
+remove) rounds=${2:-6} ;;
+*) fail "usage: p2pmem-fuzz.sh [run | seed SEED [PROFILE [CALLS]] | replay FILE | remove [ROUNDS]]" ;;
 esac
 
 rxe_pair
@@ -74,6 +80,26 @@ run)
 	done
 	;;
 seed) fuzz "$outdir/fuzz-$2.log" -s "$2" -p "${3:-all}" -n "${4:-$total}" ;;
+remove)
+	mapfile -t lines < <(grep -v '^[[:space:]]*#' "$seeds_file" | grep -v '^[[:space:]]*$')
+	for ((i = 1; i <= rounds; i++)); do
+		read -r seed profile _ <<<"${lines[$(((i - 1) % ${#lines[@]}))]}"
+		if ((i % 2)); then id=1af4:1110; else id=1b36:0010; fi
+		prov=$(pci_devs "$id" | head -n 1)
+		[ -n "$prov" ] || fail "round $i: no $id device"
+		fuzz "/tmp/fuzz-remove-$i.log" -s "$((seed + i))" -p "$profile" -t 8 -n 100000000 &
+		pid=$!
+		sleep $((2 + i % 4))
+		kill -0 "$pid" 2>/dev/null || fail "round $i: the fuzzer ended before the removal"
+		echo 1 >"/sys/bus/pci/devices/$prov/remove"
+		echo "round $i: removed $prov ($id) under p2pmem-fuzz -s $((seed + i)) -p $profile"
+		wait "$pid" || fail "round $i: the fuzzer did not cope with the removal of $prov"
+		runs=$((runs + 1))	# fuzz ran in a subshell
+		echo 1 >/sys/bus/pci/rescan
+		prov=$(pci_devs "$id" | head -n 1)
+		wait_for 60 test -c "/dev/p2pmem/$prov" || fail "round $i: $id did not come back"
+	done
+	;;
 replay) fuzz "$outdir/replay.log" replay "$(realpath "$2")" ;;
 esac
 elapsed=$(($(date +%s) - start))
