@@ -22,24 +22,9 @@ static struct p2pv_rmap p2p_ranges = P2PV_RMAP_INIT;
 
 /* A forked child inherits every buffer: the shared mapping and the dma-buf
  * fd are copied by fork() itself, so the child keeps the whole registry. */
-static void ranges_prepare(void)
+__attribute__((constructor)) static void ranges_fork_safe(void)
 {
-	p2pv_rmap_fork_prepare(&p2p_ranges);
-}
-
-static void ranges_parent(void)
-{
-	p2pv_rmap_fork_parent(&p2p_ranges);
-}
-
-static void ranges_child(void)
-{
-	p2pv_rmap_fork_child(&p2p_ranges, NULL);
-}
-
-__attribute__((constructor)) static void ranges_atfork(void)
-{
-	pthread_atfork(ranges_prepare, ranges_parent, ranges_child);
+	p2pv_rmap_fork_safe(&p2p_ranges, NULL);
 }
 
 static void copy_info(void *val, uintptr_t addr, void *arg)

@@ -10,24 +10,9 @@ static struct p2pv_rmap mrs = P2PV_RMAP_INIT;	/* keyed by struct ibv_mr * */
 
 /* A forked child owns none of its parent's MRs (verbs objects do not cross
  * fork()), so its table starts empty: p2pv_mr_query() there says ENOENT. */
-static void mrs_prepare(void)
+__attribute__((constructor)) static void mrs_fork_safe(void)
 {
-	p2pv_rmap_fork_prepare(&mrs);
-}
-
-static void mrs_parent(void)
-{
-	p2pv_rmap_fork_parent(&mrs);
-}
-
-static void mrs_child(void)
-{
-	p2pv_rmap_fork_child(&mrs, free);
-}
-
-__attribute__((constructor)) static void mrs_atfork(void)
-{
-	pthread_atfork(mrs_prepare, mrs_parent, mrs_child);
+	p2pv_rmap_fork_safe(&mrs, free);
 }
 
 static void copy_mr(void *val, uintptr_t addr, void *arg)

@@ -71,11 +71,10 @@ int p2pv_rmap_lookup(struct p2pv_rmap *m, uintptr_t addr,
 		     void (*copy)(void *val, uintptr_t addr, void *arg),
 		     void *arg);
 size_t p2pv_rmap_count(struct p2pv_rmap *m);
-/* pthread_atfork handlers' work: the child gets a consistent map and a usable
- * lock; drop, when not NULL, empties the child's map value by value. */
-void p2pv_rmap_fork_prepare(struct p2pv_rmap *m);
-void p2pv_rmap_fork_parent(struct p2pv_rmap *m);
-void p2pv_rmap_fork_child(struct p2pv_rmap *m, void (*drop)(void *val));
+/* Keep M usable across fork(): around fork() its lock is held, so the child
+ * gets a consistent map and a usable lock; DROP, when not NULL, empties the
+ * child's copy value by value.  Called from constructors (single-threaded). */
+void p2pv_rmap_fork_safe(struct p2pv_rmap *m, void (*drop)(void *val));
 void p2pv_rmap_destroy(struct p2pv_rmap *m);
 
 /* mr.c, used by libp2pverbs-preload.so (private symbol version) */

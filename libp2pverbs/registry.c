@@ -121,31 +121,61 @@ size_t p2pv_rmap_count(struct p2pv_rmap *m)
 /*
  * fork() copies a map in whatever state the other threads left it, and a
  * lock held by a thread that does not exist in the child would block the
- * child for ever.  The prepare handler takes the write lock, so the child
- * gets a map between updates; the child, where the forking thread is the only
- * one and has a new thread id, initialises the lock afresh rather than
- * unlocking a lock another thread id took.
+ * child for ever.  The prepare handler takes every registered map's write
+ * lock, so the child gets maps between updates; the child, where the forking
+ * thread is the only one and has a new thread id, initialises the locks
+ * afresh rather than unlocking locks another thread id took.  No code path
+ * holds two map locks, so taking them in any order cannot deadlock.
  */
-void p2pv_rmap_fork_prepare(struct p2pv_rmap *m)
+#define FORK_MAPS 4
+static struct {
+	struct p2pv_rmap *map;
+	void (*drop)(void *val);
+} fork_maps[FORK_MAPS];
+static int num_fork_maps;
+
+static void fork_prepare(void)
 {
-	pthread_rwlock_wrlock(&m->lock);
+	int i;
+
+	for (i = 0; i < num_fork_maps; i++)
+		pthread_rwlock_wrlock(&fork_maps[i].map->lock);
 }
 
-void p2pv_rmap_fork_parent(struct p2pv_rmap *m)
+static void fork_parent(void)
 {
-	pthread_rwlock_unlock(&m->lock);
+	int i;
+
+	for (i = num_fork_maps - 1; i >= 0; i--)
+		pthread_rwlock_unlock(&fork_maps[i].map->lock);
 }
 
-void p2pv_rmap_fork_child(struct p2pv_rmap *m, void (*drop)(void *val))
+static void fork_child(void)
 {
-	size_t i;
+	struct p2pv_rmap *m;
+	size_t k;
+	int i;
 
-	pthread_rwlock_init(&m->lock, NULL);
-	if (!drop)
-		return;
-	for (i = 0; i < m->n; i++)
-		drop(m->r[i].val);
-	__atomic_store_n(&m->n, 0, __ATOMIC_RELEASE);
+	for (i = 0; i < num_fork_maps; i++) {
+		m = fork_maps[i].map;
+		pthread_rwlock_init(&m->lock, NULL);
+		if (!fork_maps[i].drop)
+			continue;
+		for (k = 0; k < m->n; k++)
+			fork_maps[i].drop(m->r[k].val);
+		__atomic_store_n(&m->n, 0, __ATOMIC_RELEASE);
+	}
+}
+
+void p2pv_rmap_fork_safe(struct p2pv_rmap *m, void (*drop)(void *val))
+{
+	if (num_fork_maps == FORK_MAPS)
+		abort();	/* a static table too small: a build-time mistake */
+	if (!num_fork_maps)
+		pthread_atfork(fork_prepare, fork_parent, fork_child);
+	fork_maps[num_fork_maps].map = m;
+	fork_maps[num_fork_maps].drop = drop;
+	num_fork_maps++;
 }
 
 void p2pv_rmap_destroy(struct p2pv_rmap *m)

@@ -57,6 +57,17 @@ static struct p2pv_buf *import(int *fdp, uint64_t off, size_t len)
 	return p2pv_buf_import(fd, off, len, "0000:03:00.0");
 }
 
+/* setup() and a 3-page buffer imported from a memfd (NULL: failed, checked) */
+static struct p2pv_buf *setup_with_buf(int *fdp)
+{
+	struct p2pv_buf *b;
+
+	setup();
+	b = import(fdp, 0, 3 * 4096);
+	CHECK(b != NULL);
+	return b;
+}
+
 static void t_preload_active(void)
 {
 	CHECK(dlsym(RTLD_DEFAULT, "fakeverbs_log") != NULL);
@@ -179,9 +190,7 @@ static void t_library_api(void)
 	char host[64];
 	int fd;
 
-	setup();
-	b = import(&fd, 0, 3 * 4096);
-	CHECK(b != NULL);
+	b = setup_with_buf(&fd);
 	if (!b)
 		return;
 	mr = p2pv_reg_buf(&pd, b, 0, 0, IBV_ACCESS_LOCAL_WRITE);
@@ -224,9 +233,7 @@ static void t_stale_mr(void)
 	struct p2pv_buf *b;
 	int fd;
 
-	setup();
-	b = import(&fd, 0, 3 * 4096);
-	CHECK(b != NULL);
+	b = setup_with_buf(&fd);
 	if (!b)
 		return;
 	mr = p2pv_reg_buf(&pd, b, 0, 4096, IBV_ACCESS_LOCAL_WRITE);

@@ -53,6 +53,21 @@ pci_devs() {
 	return 0
 }
 
+# rc_functions: the PCI addresses of the rc topology's NVMe controller,
+# ivshmem and edu in $nvme, $ivshmem and $edu, once both providers' nodes
+# are there
+rc_functions() {
+	local p
+	nvme=$(pci_devs 1b36:0010)
+	ivshmem=$(pci_devs 1af4:1110)
+	edu=$(pci_devs 1234:11e8)
+	[ -n "$nvme" ] && [ -n "$ivshmem" ] && [ -n "$edu" ] ||
+		fail "expected nvme, ivshmem and edu, have: $(ls /sys/bus/pci/devices)"
+	for p in $nvme $ivshmem; do
+		wait_for 30 test -c "/dev/p2pmem/$p" || fail "no /dev/p2pmem/$p"
+	done
+}
+
 # Kernel checkers of the debug flavour.  kmemleak_begin forgets what kmemleak
 # reported before the test (boot-time noise) and must run before the
 # workload: "clear" hides every leak reported so far.  kmemleak_count scans

@@ -19,13 +19,7 @@ UNMODIFIED=$(find_prog p2pv-unmodified)
 PRELOAD=$P2PV_PREFIX/lib/libp2pverbs-preload.so
 [ -f "$PRELOAD" ] || fail "no $PRELOAD in the userspace prefix"
 
-nvme=$(pci_devs 1b36:0010)
-ivshmem=$(pci_devs 1af4:1110)
-edu=$(pci_devs 1234:11e8)
-[ -n "$nvme" ] && [ -n "$ivshmem" ] && [ -n "$edu" ] || fail "expected nvme, ivshmem and edu, have: $(ls /sys/bus/pci/devices)"
-for p in $nvme $ivshmem; do
-	wait_for 30 test -c "/dev/p2pmem/$p" || fail "no /dev/p2pmem/$p"
-done
+rc_functions
 unset P2PV_P2P_POLICY
 rxe_pair
 out=/tmp/libp2pverbs-test.log
