@@ -33,7 +33,7 @@ int main(int argc, char **argv)
 			return 2;
 	}
 	list = ibv_get_device_list(&n);
-	for (i = 0; list && i < n; i++)
+	for (i = 0; list && i < n && !dev; i++)
 		if (!want || !strcmp(ibv_get_device_name(list[i]), want))
 			dev = list[i];
 	if (!dev) {
