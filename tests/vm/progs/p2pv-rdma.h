@@ -125,6 +125,22 @@ static inline void t_connect(struct t_side *a, struct t_side *b)
 }
 
 /*
+ * Open DEV0 into A and DEV1 into B and connect their RC QPs.  Returns the
+ * device list, which the sides use until t_close_pair() frees it.
+ */
+static inline struct ibv_device **t_open_pair(struct t_side *a, struct t_side *b,
+					      const char *dev0, const char *dev1)
+{
+	struct ibv_device **list = ibv_get_device_list(NULL);
+
+	T_CHECK(list, "ibv_get_device_list: %s", strerror(errno));
+	t_open_side(a, list, dev0);
+	t_open_side(b, list, dev1);
+	t_connect(a, b);
+	return list;
+}
+
+/*
  * One RDMA WRITE or READ posted on S: LEN bytes between the local range
  * (LADDR, LKEY) and the remote range (RADDR, RKEY); waits (bounded) for its
  * completion, which must be successful.
@@ -172,6 +188,14 @@ static inline void t_close_side(struct t_side *s)
 	T_CHECK(!ibv_destroy_cq(s->cq), "%s: ibv_destroy_cq", s->name);
 	T_CHECK(!ibv_dealloc_pd(s->pd), "%s: ibv_dealloc_pd", s->name);
 	T_CHECK(!ibv_close_device(s->ctx), "%s: ibv_close_device", s->name);
+}
+
+static inline void t_close_pair(struct t_side *a, struct t_side *b,
+				struct ibv_device **list)
+{
+	t_close_side(a);
+	t_close_side(b);
+	ibv_free_device_list(list);
 }
 
 /* Byte i of pattern SEED */

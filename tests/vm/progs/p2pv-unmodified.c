@@ -26,6 +26,15 @@
 #define ACCESS	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
 		 IBV_ACCESS_REMOTE_READ)
 
+/* What both exit paths give back once their MRs are deregistered */
+static void teardown(struct t_side *s0, struct t_side *s1,
+		     struct ibv_device **list, struct p2pv_buf *b, uint8_t *host)
+{
+	t_close_pair(s0, s1, list);
+	T_CHECK(!p2pv_buf_free(b), "p2pv_buf_free: %s", p2pv_last_error());
+	free(host);
+}
+
 int main(int argc, char **argv)
 {
 	struct ibv_device **list;
@@ -45,11 +54,7 @@ int main(int argc, char **argv)
 	T_CHECK(b && b->type == P2PV_MEM_P2P, "P2P memory from %s: %s", argv[1],
 		p2pv_last_error());
 
-	list = ibv_get_device_list(NULL);
-	T_CHECK(list, "ibv_get_device_list: %s", strerror(errno));
-	t_open_side(&s0, list, argv[2]);
-	t_open_side(&s1, list, argv[3]);
-	t_connect(&s0, &s1);
+	list = t_open_pair(&s0, &s1, argv[2], argv[3]);
 	host = aligned_alloc(4096, LEN);
 	T_CHECK(host, "out of memory");
 
@@ -66,11 +71,7 @@ int main(int argc, char **argv)
 
 		printf("reg-failed: errno %d (%s)\n", e, strerror(e));
 		T_CHECK(!ibv_dereg_mr(hmr), "ibv_dereg_mr: %s", strerror(errno));
-		t_close_side(&s0);
-		t_close_side(&s1);
-		ibv_free_device_list(list);
-		T_CHECK(!p2pv_buf_free(b), "p2pv_buf_free: %s", p2pv_last_error());
-		free(host);
+		teardown(&s0, &s1, list, b, host);
 		return 3;
 	}
 	if (!p2pv_mr_query(pmr, &mi))
@@ -101,10 +102,6 @@ int main(int argc, char **argv)
 	T_CHECK(p2pv_mr_query(pmr, &mi) < 0, "deregistered MR still known to libp2pverbs");
 	T_CHECK(!ibv_dereg_mr(hmr), "ibv_dereg_mr of the host MR: %s", strerror(errno));
 	t_ok("ibv_dereg_mr of both MRs");
-	t_close_side(&s0);
-	t_close_side(&s1);
-	ibv_free_device_list(list);
-	T_CHECK(!p2pv_buf_free(b), "p2pv_buf_free: %s", p2pv_last_error());
-	free(host);
+	teardown(&s0, &s1, list, b, host);
 	return 0;
 }

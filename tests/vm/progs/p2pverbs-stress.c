@@ -70,26 +70,6 @@ static int open_fds(void)
 	return n - 1;	/* the directory's own fd */
 }
 
-static struct ibv_device **open_pair(struct t_side *a, struct t_side *b,
-				     const char *dev0, const char *dev1)
-{
-	struct ibv_device **list = ibv_get_device_list(NULL);
-
-	T_CHECK(list, "ibv_get_device_list: %s", strerror(errno));
-	t_open_side(a, list, dev0);
-	t_open_side(b, list, dev1);
-	t_connect(a, b);
-	return list;
-}
-
-static void close_pair(struct t_side *a, struct t_side *b,
-		       struct ibv_device **list)
-{
-	t_close_side(a);
-	t_close_side(b);
-	ibv_free_device_list(list);
-}
-
 /* ---- threads ------------------------------------------------------------ */
 
 struct stress {
@@ -307,7 +287,7 @@ static int cmd_threads(const char *dev0, const char *dev1, int nthreads,
 
 	T_CHECK(w && joined && nthreads > 0 && ops > 0, "bad thread or operation count");
 	T_CHECK(nprovs <= MAX_PROVS, "at most %d providers", MAX_PROVS);
-	list = open_pair(&s0, &s1, dev0, dev1);
+	list = t_open_pair(&s0, &s1, dev0, dev1);
 	src = aligned_alloc(4096, XFER);
 	T_CHECK(src, "out of memory");
 	src_mr = ibv_reg_mr(s0.pd, src, XFER, ACCESS);
@@ -380,7 +360,7 @@ static int cmd_threads(const char *dev0, const char *dev1, int nthreads,
 	free(src);
 	free(joined);
 	free(w);
-	close_pair(&s0, &s1, list);
+	t_close_pair(&s0, &s1, list);
 	return 0;
 }
 
@@ -403,7 +383,7 @@ static int fork_child(const char *dev0, const char *dev1, struct p2pv_buf *b,
 	T_CHECK(bad < 0, "child: parent's data differs at byte %ld", bad);
 	T_CHECK(p2pv_mr_query(parent_mr, &mi) < 0 && errno == ENOENT,
 		"child: the parent's MR is in the child's table");
-	list = open_pair(&c0, &c1, dev0, dev1);
+	list = t_open_pair(&c0, &c1, dev0, dev1);
 	src = aligned_alloc(4096, XFER);
 	T_CHECK(src, "out of memory");
 	t_fill(src, XFER, 2);
@@ -418,7 +398,7 @@ static int fork_child(const char *dev0, const char *dev1, struct p2pv_buf *b,
 	bad = t_verify(b->addr, XFER, 2);
 	T_CHECK(bad < 0, "child: RDMA WRITE into the inherited buffer: byte %ld differs", bad);
 	T_CHECK(!p2pv_dereg_mr(mr) && !ibv_dereg_mr(src_mr), "child: deregistration");
-	close_pair(&c0, &c1, list);
+	t_close_pair(&c0, &c1, list);
 	free(src);
 	addr = b->addr;
 	T_CHECK(!p2pv_buf_free(b), "child: p2pv_buf_free: %s", p2pv_last_error());
@@ -443,7 +423,7 @@ static int cmd_fork(const char *dev0, const char *dev1, const char *prov)
 	long bad;
 
 	start = available(prov);
-	list = open_pair(&s0, &s1, dev0, dev1);
+	list = t_open_pair(&s0, &s1, dev0, dev1);
 	src = aligned_alloc(4096, XFER);
 	T_CHECK(src, "out of memory");
 	src_mr = ibv_reg_mr(s0.pd, src, XFER, ACCESS);
@@ -485,7 +465,7 @@ static int cmd_fork(const char *dev0, const char *dev1, const char *prov)
 	T_CHECK(!p2pv_dereg_mr(mr) && !ibv_dereg_mr(src_mr), "deregistration");
 	T_CHECK(!p2pv_buf_free(b), "p2pv_buf_free: %s", p2pv_last_error());
 	free(src);
-	close_pair(&s0, &s1, list);
+	t_close_pair(&s0, &s1, list);
 	T_CHECK(available(prov) == start, "%s: %llu bytes available, %llu before",
 		prov, (unsigned long long)available(prov), (unsigned long long)start);
 	t_ok("%s: pool back to %llu bytes", prov, (unsigned long long)start);

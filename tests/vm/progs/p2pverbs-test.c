@@ -239,8 +239,8 @@ static void one_buffer(struct p2pv_buf *b, const char *how,
 static int cmd_verbs(const char *dev0, const char *dev1, const char *nvme,
 		     const char *ivshmem)
 {
-	struct ibv_device **list = ibv_get_device_list(NULL);
 	const char *names[2] = { dev0, dev1 };
+	struct ibv_device **list;
 	struct p2pv_path path, paths[2];
 	struct p2pv_provider prov;
 	struct p2pv_mr_info mi;
@@ -251,16 +251,13 @@ static int cmd_verbs(const char *dev0, const char *dev1, const char *nvme,
 	const char *const provs[2] = { nvme, ivshmem };
 	int i;
 
-	T_CHECK(list, "ibv_get_device_list: %s", strerror(errno));
 	T_CHECK(!getenv("P2PV_P2P_POLICY"), "P2PV_P2P_POLICY is set in the environment");
 	T_CHECK(p2pv_get_policy() == P2PV_POLICY_ENABLED,
 		"default policy is %s, expected enabled",
 		p2pv_policy_str(p2pv_get_policy()));
 	/* a failed P2P allocation must fail here, not fall back silently */
 	T_CHECK(!p2pv_set_policy(P2PV_POLICY_REQUIRED), "p2pv_set_policy");
-	t_open_side(&s0, list, dev0);
-	t_open_side(&s1, list, dev1);
-	t_connect(&s0, &s1);
+	list = t_open_pair(&s0, &s1, dev0, dev1);
 	t_ok("RC QPs %s <-> %s connected (GID index 0, global routing)", dev0, dev1);
 
 	host = aligned_alloc(4096, BUF_LEN);
@@ -345,9 +342,7 @@ static int cmd_verbs(const char *dev0, const char *dev1, const char *nvme,
 		strerror(errno));
 	t_ok("ibv_dereg_mr of host MRs, direct and routed");
 
-	t_close_side(&s0);
-	t_close_side(&s1);
-	ibv_free_device_list(list);
+	t_close_pair(&s0, &s1, list);
 	free(host);
 	free(heap);
 	t_ok("every verbs object destroyed");
