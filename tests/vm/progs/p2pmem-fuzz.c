@@ -228,6 +228,17 @@ static void close_slot(int *fd)
 	*fd = -1;
 }
 
+/* the "close" operation on a slot: EBADF when it holds nothing */
+static long close_op(int *slot)
+{
+	long ret = *slot < 0 ? -1 : 0;
+
+	if (*slot < 0)
+		errno = EBADF;
+	close_slot(slot);
+	return ret;
+}
+
 static void unmap_slot(struct map *m)
 {
 	if (m->addr && munmap(m->addr, m->len))
@@ -360,15 +371,9 @@ static long execute(enum op op, const uint64_t a[6], int *err)
 		ret = *slot = open(path, flags);
 		break;
 	}
-	case OP_CLOSE_NODE: {
-		int *slot = &nodes[a[0] % NODE_SLOTS];
-
-		ret = *slot < 0 ? -1 : 0;
-		if (*slot < 0)
-			errno = EBADF;
-		close_slot(slot);
+	case OP_CLOSE_NODE:
+		ret = close_op(&nodes[a[0] % NODE_SLOTS]);
 		break;
-	}
 	case OP_ALLOC: {
 		struct p2pmem_alloc al = {
 			.size = a[1], .fd_flags = (uint32_t)a[2],
@@ -489,15 +494,9 @@ static long execute(enum op op, const uint64_t a[6], int *err)
 		ret = nfd;
 		break;
 	}
-	case OP_CLOSE_BUF: {
-		int *slot = &bufs[a[0] % BUF_SLOTS];
-
-		ret = *slot < 0 ? -1 : 0;
-		if (*slot < 0)
-			errno = EBADF;
-		close_slot(slot);
+	case OP_CLOSE_BUF:
+		ret = close_op(&bufs[a[0] % BUF_SLOTS]);
 		break;
-	}
 	case OP_REG_MR: {
 		struct ibv_mr **slot = &mrs[a[1] % MR_SLOTS];
 		struct ibv_mr *mr;
