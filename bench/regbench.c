@@ -48,6 +48,8 @@
 #include <infiniband/verbs.h>
 #include <linux/p2pmem.h>
 
+#include "p2pmem-client.h"
+
 #define MIB		(1024ull * 1024)
 #define ACCESS		(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
 			 IBV_ACCESS_REMOTE_READ)
@@ -143,16 +145,12 @@ static int open_provider(const char *bdf)
 
 static int p2p_alloc(int node, const char *bdf, uint64_t size)
 {
-	struct p2pmem_alloc a = {
-		.size = size,
-		.fd_flags = O_RDWR | O_CLOEXEC,
-		.fd = -1,
-	};
+	int fd = p2pmem_try_alloc(node, size, O_RDWR | O_CLOEXEC, 0);
 
-	if (ioctl(node, P2PMEM_IOC_ALLOC, &a))
+	if (fd < 0)
 		die("P2PMEM_IOC_ALLOC %" PRIu64 " bytes from %s: %s", size, bdf,
-		    strerror(errno));
-	return a.fd;
+		    strerror(-fd));
+	return fd;
 }
 
 static void *host_alloc(size_t size)
@@ -188,18 +186,6 @@ static void dereg(struct ibv_mr *mr)
 {
 	if (ibv_dereg_mr(mr))
 		die("ibv_dereg_mr: %s", strerror(errno));
-}
-
-static int parse_bdf(const char *bdf, struct p2pmem_map_query *q)
-{
-	unsigned int dom, bus, dev, fn;
-
-	if (sscanf(bdf, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) != 4)
-		return -1;
-	q->client_domain = dom;
-	q->client_bus = bus;
-	q->client_devfn = (dev << 3) | fn;
-	return 0;
 }
 
 static int to_int(const char *s, const char *what)
@@ -343,7 +329,7 @@ static int cmd_providers(int argc, char **argv)
 	size = (size_t)to_int(argv[3], "SIZE-KIB") * 1024;
 	reps = to_int(argv[4], "REPS");
 	client = argv[5];
-	if (parse_bdf(client, &q0))
+	if (p2pmem_set_client(client, &q0))
 		die("bad CLIENT-BDF %s", client);
 	n = argc - 6;
 	if (n > MAX_PROVIDERS)

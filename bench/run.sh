@@ -37,7 +37,7 @@ rm -f "$out"/*.png "$out"/results.json "$out"/results.md
 
 # regbench, built on the host (the guest sees the host's root)
 cc -std=c11 -O2 -Wall -Wextra -Werror -I "$repo/libp2pverbs/kernel-headers" \
-	-o "$out/regbench" "$repo/bench/regbench.c" -libverbs
+	-I "$repo/tests/vm/progs" -o "$out/regbench" "$repo/bench/regbench.c" -libverbs
 
 # extra devices
 qargs=(--qemu-arg -object --qemu-arg memory-backend-ram,id=benchshm,size=512M,share=on

@@ -30,6 +30,7 @@
 #include <linux/dma-buf.h>
 #include <linux/p2pmem.h>
 
+#include "p2pmem-client.h"
 #include "t-report.h"
 
 /* Test-only ioctl of drivers/misc/p2pmem_edu_test.c */
@@ -91,24 +92,9 @@ static uint64_t available(void)
 	return sysfs_u64(provider, "p2pmem/available");
 }
 
-/* Returns the dma-buf fd, or -errno */
-static int try_alloc(int node, uint64_t size, uint32_t fd_flags, uint32_t flags)
-{
-	struct p2pmem_alloc a = {
-		.size = size,
-		.fd_flags = fd_flags,
-		.flags = flags,
-		.fd = -1,
-	};
-
-	if (ioctl(node, P2PMEM_IOC_ALLOC, &a))
-		return -errno;
-	return a.fd;
-}
-
 static int alloc_buf(int node, uint64_t size)
 {
-	int fd = try_alloc(node, size, O_RDWR | O_CLOEXEC, 0);
+	int fd = p2pmem_try_alloc(node, size, O_RDWR | O_CLOEXEC, 0);
 
 	if (fd < 0)
 		t_fail("allocate %" PRIu64 " bytes from %s: %s", size, provider,
@@ -125,24 +111,12 @@ static volatile uint8_t *map_buf(int fd, size_t size)
 	return p;
 }
 
-static int parse_bdf(const char *bdf, struct p2pmem_map_query *q)
-{
-	unsigned int dom, bus, dev, fn;
-
-	if (sscanf(bdf, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) != 4)
-		return -1;
-	q->client_domain = dom;
-	q->client_bus = bus;
-	q->client_devfn = (dev << 3) | fn;
-	return 0;
-}
-
 static struct p2pmem_map_query query(int node, const char *bdf)
 {
 	struct p2pmem_map_query q;
 
 	memset(&q, 0, sizeof(q));
-	if (parse_bdf(bdf, &q))
+	if (p2pmem_set_client(bdf, &q))
 		t_fail("bad PCI address %s", bdf);
 	if (ioctl(node, P2PMEM_IOC_MAP_QUERY, &q))
 		t_fail("MAP_QUERY %s: %s", bdf, strerror(errno));
@@ -243,7 +217,7 @@ static int cmd_edu(const char *bdf, const char *expected)
 static void expect_alloc_error(int node, uint64_t size, uint32_t fd_flags,
 			       uint32_t flags, int err, const char *what)
 {
-	int fd = try_alloc(node, size, fd_flags, flags);
+	int fd = p2pmem_try_alloc(node, size, fd_flags, flags);
 
 	if (fd >= 0)
 		t_fail("%s: allocation succeeded, expected %s", what, strerror(err));
@@ -302,7 +276,7 @@ static void check_exhaustion(int node, uint64_t start)
 	int fds[4096], n = 0, fd;
 
 	for (;;) {
-		fd = try_alloc(node, chunk, O_CLOEXEC, 0);
+		fd = p2pmem_try_alloc(node, chunk, O_CLOEXEC, 0);
 		if (fd < 0)
 			break;
 		if (n == (int)(sizeof(fds) / sizeof(fds[0])))
@@ -429,7 +403,7 @@ static int cmd_revoke(void)
 		t_fail("never-touched page readable after removal");
 	printf("ok: mapping gives SIGBUS after removal\n");
 
-	if (try_alloc(node, 4096, O_CLOEXEC, 0) != -ENODEV)
+	if (p2pmem_try_alloc(node, 4096, O_CLOEXEC, 0) != -ENODEV)
 		t_fail("allocation from a removed provider did not fail with ENODEV");
 	if (!ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync) || errno != ENODEV)
 		t_fail("DMA_BUF_IOCTL_SYNC on a revoked buffer: %s, expected ENODEV",
