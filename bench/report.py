@@ -78,6 +78,11 @@ def ratio(a, b):
     return a / b
 
 
+def dat_row(x, vals):
+    """One line of a gnuplot data file: x, then vals (None as NaN)."""
+    return f"{x} " + " ".join("NaN" if v is None else f"{v:.6g}" for v in vals) + "\n"
+
+
 def parse_perftest(raw):
     """One record per run: bw average MiB/s or latency typical/avg usec."""
     runs = []
@@ -361,7 +366,7 @@ def main():
             for s, ms in sorted(perf[test].items()):
                 vals = [ms.get(m) for m in MEMS] + [ratio(ms.get("ivshmem"), ms.get("host")),
                                                     ratio(ms.get("nvme"), ms.get("host"))]
-                f.write(f"{s} " + " ".join("NaN" if v is None else f"{v:.6g}" for v in vals) + "\n")
+                f.write(dat_row(s, vals))
         is_bw = test.endswith("_bw")
         top = [f"'{dat}' using 1:{c} with linespoints lw 2 title '{MEM_LABEL[m]}'" for c, m in zip((2, 3, 4), MEMS)]
         bottom = [f"'{dat}' using 1:5 with linespoints lw 2 lc 2 title 'ivshmem / host'",
@@ -379,7 +384,7 @@ def main():
                 hr = med(host_reg, s) if s in host_reg else med(host_reg_nvrun, s)
                 vals = [hr, med(iv_reg, s), med(nv_reg, s), ratio(med(iv_reg, s), hr), ratio(med(nv_reg, s), hr),
                         med(iv_alloc, s)]
-                f.write(f"{s / (1 << 20):g} " + " ".join("NaN" if v is None else f"{v:.6g}" for v in vals) + "\n")
+                f.write(dat_row(f"{s / (1 << 20):g}", vals))
         top = [f"'{dat}' using 1:2 with linespoints lw 2 title 'host ibv_reg_mr'",
                f"'{dat}' using 1:3 with linespoints lw 2 title 'ivshmem ibv_reg_dmabuf_mr'",
                f"'{dat}' using 1:4 with linespoints lw 2 title 'NVMe CMB ibv_reg_dmabuf_mr'",
@@ -401,7 +406,7 @@ def main():
             for r in alone:
                 k = r["index"]
                 vals = [r["median_us"], lv.get(k), qs.get(k), hv, ratio(r["median_us"], hv), ratio(lv.get(k), hv)]
-                f.write(f"{k} " + " ".join("NaN" if v is None else f"{v:.6g}" for v in vals) + "\n")
+                f.write(dat_row(k, vals))
         top = [f"'{dat}' using 1:2 with linespoints lw 2 title 'reg on provider k (alone)'",
                f"'{dat}' using 1:3 with linespoints lw 2 title 'reg on provider k (k-1 others live)'",
                f"'{dat}' using 1:4 with linespoints lw 2 title 'P2PMEM_IOC_MAP_QUERY'",
