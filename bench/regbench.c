@@ -198,33 +198,22 @@ static int to_int(const char *s, const char *what)
 	return (int)v;
 }
 
-/* time REPS reg/dereg pairs of a host buffer (after one warm-up) */
-static void time_host(struct ibv_pd *pd, void *p, size_t size, int reps,
-		      double *reg, double *unreg)
+/* host memory at P, or the dma-buf FD when P is NULL */
+static struct ibv_mr *reg_buf(struct ibv_pd *pd, void *p, int fd, size_t size)
 {
-	int i;
-
-	dereg(reg_host(pd, p, size));
-	for (i = 0; i < reps; i++) {
-		double t0 = now_us();
-		struct ibv_mr *mr = reg_host(pd, p, size);
-		double t1 = now_us();
-
-		dereg(mr);
-		reg[i] = t1 - t0;
-		unreg[i] = now_us() - t1;
-	}
+	return p ? reg_host(pd, p, size) : reg_p2p(pd, fd, size);
 }
 
-static void time_p2p(struct ibv_pd *pd, int fd, size_t size, int reps,
+/* time REPS reg/dereg pairs of one buffer (after one warm-up) */
+static void time_reg(struct ibv_pd *pd, void *p, int fd, size_t size, int reps,
 		     double *reg, double *unreg)
 {
 	int i;
 
-	dereg(reg_p2p(pd, fd, size));
+	dereg(reg_buf(pd, p, fd, size));
 	for (i = 0; i < reps; i++) {
 		double t0 = now_us();
-		struct ibv_mr *mr = reg_p2p(pd, fd, size);
+		struct ibv_mr *mr = reg_buf(pd, p, fd, size);
 		double t1 = now_us();
 
 		dereg(mr);
@@ -270,7 +259,7 @@ static int cmd_sizes(int argc, char **argv)
 
 		/* host memory */
 		p = host_alloc(size);
-		time_host(pd, p, size, reps, reg, unreg);
+		time_reg(pd, p, -1, size, reps, reg, unreg);
 		munmap(p, size);
 		snprintf(extra, sizeof(extra),
 			 "\"mem\": \"host\", \"dev\": \"%s\", \"size\": %zu", dev, size);
@@ -296,7 +285,7 @@ static int cmd_sizes(int argc, char **argv)
 		emit("p2p_free", extra, rel, areps);
 
 		fd = p2p_alloc(node, bdf, size);
-		time_p2p(pd, fd, size, reps, reg, unreg);
+		time_reg(pd, NULL, fd, size, reps, reg, unreg);
 		close(fd);
 		emit("reg", extra, reg, reps);
 		emit("dereg", extra, unreg, reps);
@@ -348,7 +337,7 @@ static int cmd_providers(int argc, char **argv)
 
 	/* host reference in the same run */
 	p = host_alloc(size);
-	time_host(pd, p, size, reps, reg, unreg);
+	time_reg(pd, p, -1, size, reps, reg, unreg);
 	munmap(p, size);
 	snprintf(extra, sizeof(extra),
 		 "\"mem\": \"host\", \"dev\": \"%s\", \"size\": %zu", dev, size);
@@ -377,7 +366,7 @@ static int cmd_providers(int argc, char **argv)
 			 k + 1, bdf, client, size);
 		emit("prov_query", extra, qt, qreps);
 
-		time_p2p(pd, fds[k], size, reps, reg, unreg);
+		time_reg(pd, NULL, fds[k], size, reps, reg, unreg);
 		snprintf(extra, sizeof(extra),
 			 "\"index\": %d, \"provider\": \"%s\", \"dev\": \"%s\", \"size\": %zu, \"live\": 0",
 			 k + 1, bdf, dev, size);
@@ -389,7 +378,7 @@ static int cmd_providers(int argc, char **argv)
 	for (k = 0; k < n; k++) {
 		const char *bdf = argv[6 + k];
 
-		time_p2p(pd, fds[k], size, reps, reg, unreg);
+		time_reg(pd, NULL, fds[k], size, reps, reg, unreg);
 		snprintf(extra, sizeof(extra),
 			 "\"index\": %d, \"provider\": \"%s\", \"dev\": \"%s\", \"size\": %zu, \"live\": %d",
 			 k + 1, bdf, dev, size, k);
