@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -15,24 +16,45 @@ struct buf_priv {
 	struct p2pv_buf pub;		/* first: the user sees &pub */
 	const struct p2pv_mem_ops *ops;
 	struct p2pv_mem_chunk chunk;
+	struct p2pv_vma_id mapping;	/* the file mapped at chunk.map_addr */
 	int registered;
 };
 
+/* P2P buffers by address range, and every live buffer by its pointer: a
+ * pointer p2pv_buf_free() does not find there was never handed out, or was
+ * freed already, and is not touched. */
 static struct p2pv_rmap p2p_ranges = P2PV_RMAP_INIT;
+static struct p2pv_rmap live_bufs = P2PV_RMAP_INIT;
 
 /* A forked child inherits every buffer: the shared mapping and the dma-buf
  * fd are copied by fork() itself, so the child keeps the whole registry. */
 __attribute__((constructor)) static void ranges_fork_safe(void)
 {
 	p2pv_rmap_fork_safe(&p2p_ranges, NULL);
+	p2pv_rmap_fork_safe(&live_bufs, NULL);
 }
+
+/* The range is still the mapping this buffer made */
+static int still_mapped(const struct buf_priv *b, uintptr_t start,
+			uintptr_t end)
+{
+	return p2pv_vma_matches(start, end, &b->mapping);
+}
+
+struct ptr_lookup {
+	struct p2pv_ptr_info info;
+	struct p2pv_vma_id mapping;
+};
 
 static void copy_info(void *val, uintptr_t addr, void *arg)
 {
 	struct buf_priv *b = val;
-	struct p2pv_ptr_info *info = arg;
+	struct ptr_lookup *l = arg;
+	struct p2pv_ptr_info *info = &l->info;
 	size_t off = addr - (uintptr_t)b->pub.addr;
 
+	l->mapping = b->mapping;
+	info->comp_mask = 0;
 	info->buf = &b->pub;
 	info->dmabuf_fd = b->pub.dmabuf_fd;
 	info->offset = off;
@@ -41,12 +63,31 @@ static void copy_info(void *val, uintptr_t addr, void *arg)
 	memcpy(info->provider, b->pub.provider, sizeof(info->provider));
 }
 
+/* The buffer containing [ptr, ptr + length) if that range is still its
+ * mapping.  The check is against the kernel's view of the address space,
+ * not the registry's: the program may have unmapped the buffer. */
+int p2pv_ptr_lookup(const void *ptr, size_t length, struct p2pv_ptr_info *info)
+{
+	struct ptr_lookup l;
+	uintptr_t start = (uintptr_t)ptr, end;
+
+	if (p2pv_rmap_lookup(&p2p_ranges, start, copy_info, &l) < 0)
+		return p2pv_err(ENOENT, "%p is not in P2P memory", ptr);
+	end = start + (length && length < l.info.remaining ? length :
+						  l.info.remaining);
+	if (!p2pv_vma_matches(start, end, &l.mapping))
+		return p2pv_err(ENOENT, "%p is no longer mapped from the P2P buffer %p (unmapped by the program?)",
+				ptr, (void *)l.info.buf);
+	*info = l.info;
+	return 0;
+}
+
 P2PV_EXPORT int p2pv_ptr_query(const void *ptr, struct p2pv_ptr_info *info)
 {
 	struct p2pv_ptr_info tmp;
 
-	if (p2pv_rmap_lookup(&p2p_ranges, (uintptr_t)ptr, copy_info, &tmp) < 0)
-		return p2pv_err(ENOENT, "%p is not in P2P memory", ptr);
+	if (p2pv_ptr_lookup(ptr, 1, &tmp) < 0)
+		return -1;
 	if (info)
 		*info = tmp;
 	return 0;
@@ -54,15 +95,31 @@ P2PV_EXPORT int p2pv_ptr_query(const void *ptr, struct p2pv_ptr_info *info)
 
 P2PV_EXPORT int p2pv_is_p2p(const void *ptr)
 {
+	struct p2pv_ptr_info tmp;
 	int saved = errno, r;
 
-	r = p2pv_rmap_lookup(&p2p_ranges, (uintptr_t)ptr, NULL, NULL) == 0;
+	r = p2pv_rmap_lookup(&p2p_ranges, (uintptr_t)ptr, NULL, NULL) == 0 &&
+	    p2pv_ptr_lookup(ptr, 1, &tmp) == 0;
 	errno = saved;
 	return r;
 }
 
+static void release(struct buf_priv *b)
+{
+	/* a range the program unmapped (and maybe reused) is not ours to unmap */
+	if (b->chunk.map_addr &&
+	    !still_mapped(b, (uintptr_t)b->chunk.map_addr,
+			  (uintptr_t)b->chunk.map_addr + b->chunk.map_length))
+		b->chunk.map_addr = NULL;
+	b->ops->free(&b->chunk);
+	free(b);
+}
+
 static struct p2pv_buf *finish(struct buf_priv *b, const char *provider)
 {
+	uintptr_t key = (uintptr_t)b;
+	int err;
+
 	b->pub.addr = b->chunk.addr;
 	b->pub.length = b->chunk.length;
 	b->pub.dmabuf_fd = b->chunk.fd;
@@ -70,23 +127,29 @@ static struct p2pv_buf *finish(struct buf_priv *b, const char *provider)
 	b->pub.type = b->ops->is_p2p ? P2PV_MEM_P2P : P2PV_MEM_HOST;
 	snprintf(b->pub.provider, sizeof(b->pub.provider), "%s",
 		 provider ? provider : "");
+	if (p2pv_vma_identify((uintptr_t)b->chunk.map_addr, &b->mapping) < 0 ||
+	    p2pv_rmap_insert(&live_bufs, key, key + 1, b) < 0)
+		goto fail;
 	if (b->ops->is_p2p) {
 		if (p2pv_rmap_insert(&p2p_ranges, (uintptr_t)b->pub.addr,
 				     (uintptr_t)b->pub.addr + b->pub.length, b) < 0) {
-			int err = errno;
-
-			b->ops->free(&b->chunk);
-			free(b);
-			errno = err;
-			return NULL;
+			p2pv_rmap_remove(&live_bufs, key, NULL);
+			goto fail;
 		}
 		b->registered = 1;
 	}
 	return &b->pub;
+fail:
+	err = errno;
+	b->ops->free(&b->chunk);
+	free(b);
+	errno = err;
+	return NULL;
 }
 
 static struct p2pv_buf *alloc_with(const struct p2pv_mem_ops *ops,
-				   const char *provider, size_t length)
+				   const char *provider, size_t length,
+				   size_t alignment)
 {
 	struct buf_priv *b = calloc(1, sizeof(*b));
 
@@ -95,7 +158,7 @@ static struct p2pv_buf *alloc_with(const struct p2pv_mem_ops *ops,
 		return NULL;
 	}
 	b->ops = ops;
-	if (ops->alloc(provider, length, &b->chunk) < 0) {
+	if (ops->alloc(provider, length, alignment, &b->chunk) < 0) {
 		int err = errno;
 
 		free(b);
@@ -105,63 +168,142 @@ static struct p2pv_buf *alloc_with(const struct p2pv_mem_ops *ops,
 	return finish(b, ops->is_p2p ? provider : NULL);
 }
 
-/* Try P2P memory; on failure leave the reason in the thread's error */
-static struct p2pv_buf *try_p2p(const char *pci_addr, struct ibv_device *near,
-				size_t length)
+/* The provider named by the program: that one or an error */
+static int check_named(const char *pci_addr, size_t length)
 {
 	struct p2pv_provider prov;
 
-	if (pci_addr) {
-		if (p2pv_query_provider(pci_addr, &prov) < 0)
+	if (p2pv_query_provider(pci_addr, &prov) < 0)
+		return -1;
+	if (!prov.published)
+		return p2pv_err(EACCES, "provider %s is not published", pci_addr);
+	if (prov.available < length)
+		return p2pv_err(ENOSPC, "provider %s has %llu bytes available, %zu requested",
+				pci_addr, (unsigned long long)prov.available,
+				length);
+	return 0;
+}
+
+static struct p2pv_buf *alloc_p2p(const struct p2pv_buf_alloc_attr *a,
+				  size_t alignment)
+{
+	struct p2pv_provider prov;
+	struct p2pv_buf *b;
+
+	if (a->provider) {
+		if (check_named(a->provider, a->length) < 0)
 			return NULL;
-		if (!prov.published) {
-			p2pv_err(EACCES, "provider %s is not published", pci_addr);
-			return NULL;
-		}
-		if (prov.available < length) {
-			p2pv_err(ENOSPC, "provider %s has %llu bytes available, %zu requested",
-				 pci_addr, (unsigned long long)prov.available, length);
-			return NULL;
-		}
-	} else if (p2pv_choose_provider(near ? &near : NULL, near ? 1 : 0,
-					length, &prov, NULL) < 0) {
+		snprintf(prov.pci_addr, sizeof(prov.pci_addr), "%s", a->provider);
+	} else if (p2pv_choose_provider(a->near ? &a->near : NULL,
+					a->near ? 1 : 0, a->length, &prov,
+					NULL) < 0) {
 		return NULL;
 	}
-	return alloc_with(&p2pv_p2pmem_memory_ops, prov.pci_addr, length);
+	b = alloc_with(&p2pv_p2pmem_memory_ops, prov.pci_addr, a->length,
+		       alignment);
+	if (!b && errno == ENODEV)
+		p2pv_graph_invalidate();	/* the provider went away */
+	return b;
+}
+
+static int check_attr(const struct p2pv_buf_alloc_attr *a, size_t inlen,
+		      size_t *alignment)
+{
+	const uint64_t known = P2PV_BUF_ALLOC_ATTR_MASK_ALIGNMENT |
+			       P2PV_BUF_ALLOC_ATTR_MASK_FLAGS;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), i;
+
+	if (!a)
+		return p2pv_err(EINVAL, "p2pv_buf_alloc_attr: NULL attributes");
+	if (inlen < offsetof(struct p2pv_buf_alloc_attr, reserved))
+		return p2pv_err(EINVAL, "p2pv_buf_alloc_attr: inlen %zu too small",
+				inlen);
+	if (a->comp_mask & ~known)
+		return p2pv_err(EOPNOTSUPP, "p2pv_buf_alloc_attr: unknown comp_mask bits %#llx",
+				(unsigned long long)(a->comp_mask & ~known));
+	for (i = 0; i < sizeof(a->reserved) / sizeof(a->reserved[0]) &&
+		    offsetof(struct p2pv_buf_alloc_attr, reserved[i + 1]) <= inlen; i++)
+		if (a->reserved[i])
+			return p2pv_err(EOPNOTSUPP, "p2pv_buf_alloc_attr: reserved field %zu set",
+					i);
+	if ((a->comp_mask & P2PV_BUF_ALLOC_ATTR_MASK_FLAGS) &&
+	    (a->flags & ~(uint64_t)P2PV_BUF_ALLOC_P2P_ONLY))
+		return p2pv_err(EOPNOTSUPP, "p2pv_buf_alloc_attr: unknown flags %#llx",
+				(unsigned long long)a->flags);
+	if (!a->length)
+		return p2pv_err(EINVAL, "p2pv_buf_alloc: zero length");
+	if (a->length > SIZE_MAX / 2)
+		return p2pv_err(EOVERFLOW, "p2pv_buf_alloc: length %zu too large",
+				a->length);
+	*alignment = page;
+	if (a->comp_mask & P2PV_BUF_ALLOC_ATTR_MASK_ALIGNMENT) {
+		if (!a->alignment || (a->alignment & (a->alignment - 1)) ||
+		    a->alignment > ((size_t)1 << 30))
+			return p2pv_err(EINVAL, "p2pv_buf_alloc: alignment %zu is not a power of two up to 1 GiB",
+					a->alignment);
+		if (a->alignment > page)
+			*alignment = a->alignment;
+	}
+	return 0;
+}
+
+P2PV_EXPORT struct p2pv_buf *
+p2pv_buf_alloc_attr(const struct p2pv_buf_alloc_attr *attr, size_t inlen)
+{
+	struct p2pv_buf_alloc_attr a = { 0 };
+	enum p2pv_policy pol = p2pv_get_policy();
+	struct p2pv_buf *b;
+	size_t alignment = 0;
+	char why[400];
+	int p2p_only;
+
+	if (check_attr(attr, inlen, &alignment) < 0)
+		return NULL;
+	memcpy(&a, attr, inlen < sizeof(a) ? inlen : sizeof(a));
+	p2p_only = (a.comp_mask & P2PV_BUF_ALLOC_ATTR_MASK_FLAGS) &&
+		   (a.flags & P2PV_BUF_ALLOC_P2P_ONLY);
+	if (a.provider && pol == P2PV_POLICY_DISABLED) {
+		p2pv_err(EPERM, "provider %s named but P2P memory is disabled (policy \"disabled\")",
+			 a.provider);
+		return NULL;
+	}
+	if (pol == P2PV_POLICY_DISABLED && !p2p_only)
+		return alloc_with(&p2pv_host_memory_ops, NULL, a.length, alignment);
+	if (pol == P2PV_POLICY_DISABLED) {
+		p2pv_err(EPERM, "P2P memory asked for but disabled (policy \"disabled\")");
+		return NULL;
+	}
+	b = alloc_p2p(&a, alignment);
+	if (b || a.provider)
+		return b;	/* a named provider serves or fails */
+	if (pol == P2PV_POLICY_REQUIRED || p2p_only) {
+		snprintf(why, sizeof(why), "%s", p2pv_last_error());
+		p2pv_err(errno, "P2P memory required (%s) but unavailable: %s",
+			 p2p_only ? "P2PV_BUF_ALLOC_P2P_ONLY" :
+				    "policy \"required\"", why);
+		return NULL;
+	}
+	snprintf(why, sizeof(why), "%s", p2pv_last_error());
+	p2pv_debug("P2P memory unavailable (%s); using host memory", why);
+	b = alloc_with(&p2pv_host_memory_ops, NULL, a.length, alignment);
+	if (b && pol == P2PV_POLICY_PREFERRED)
+		p2pv_set_message("host memory instead of P2P memory: %s", why);
+	else if (b)
+		p2pv_set_message("%s", "");
+	return b;
 }
 
 P2PV_EXPORT struct p2pv_buf *p2pv_buf_alloc(const char *pci_addr,
 					    struct ibv_device *near,
 					    size_t length)
 {
-	enum p2pv_policy pol = p2pv_get_policy();
-	struct p2pv_buf *b;
+	struct p2pv_buf_alloc_attr a = {
+		.provider = pci_addr,
+		.near = near,
+		.length = length,
+	};
 
-	if (!length) {
-		p2pv_err(EINVAL, "p2pv_buf_alloc: zero length");
-		return NULL;
-	}
-	if (length > SIZE_MAX / 2) {
-		p2pv_err(EOVERFLOW, "p2pv_buf_alloc: length %zu too large", length);
-		return NULL;
-	}
-	if (pol == P2PV_POLICY_DISABLED)
-		return alloc_with(&p2pv_host_memory_ops, NULL, length);
-	b = try_p2p(pci_addr, near, length);
-	if (b)
-		return b;
-	if (pol == P2PV_POLICY_REQUIRED) {
-		char why[512];
-
-		snprintf(why, sizeof(why), "%s", p2pv_last_error());
-		p2pv_err(errno, "P2P memory required (policy \"required\") but unavailable: %s",
-			 why);
-		return NULL;
-	}
-	if (pol == P2PV_POLICY_PREFERRED)
-		fprintf(stderr, "libp2pverbs: P2P memory unavailable (%s); using host memory\n",
-			p2pv_last_error());
-	return alloc_with(&p2pv_host_memory_ops, NULL, length);
+	return p2pv_buf_alloc_attr(&a, sizeof(a));
 }
 
 P2PV_EXPORT struct p2pv_buf *p2pv_buf_import(int dmabuf_fd, uint64_t offset,
@@ -194,7 +336,7 @@ P2PV_EXPORT struct p2pv_buf *p2pv_buf_import(int dmabuf_fd, uint64_t offset,
 		return NULL;
 	}
 	b->ops = &p2pv_p2pmem_memory_ops;
-	if (p2pv_map_dmabuf(fd, offset, length, &b->chunk) < 0) {
+	if (p2pv_map_dmabuf(fd, offset, length, 0, &b->chunk) < 0) {
 		int err = errno;
 
 		close(fd);
@@ -207,14 +349,20 @@ P2PV_EXPORT struct p2pv_buf *p2pv_buf_import(int dmabuf_fd, uint64_t offset,
 
 P2PV_EXPORT int p2pv_buf_free(struct p2pv_buf *pub)
 {
-	struct buf_priv *b = (struct buf_priv *)pub;
+	uintptr_t key = (uintptr_t)pub;
+	void *val = NULL;
+	struct buf_priv *b;
 
 	if (!pub)
 		return p2pv_err(EINVAL, "p2pv_buf_free: NULL buffer");
-	if (b->registered &&
-	    p2pv_rmap_remove(&p2p_ranges, (uintptr_t)pub->addr, NULL) < 0)
-		return -1;	/* not ours (or freed twice) */
-	b->ops->free(&b->chunk);
-	free(b);
+	/* removal succeeds once per buffer: a second free or a foreign
+	 * pointer stops here, before anything is dereferenced */
+	if (p2pv_rmap_remove(&live_bufs, key, &val) < 0)
+		return p2pv_err(EINVAL, "p2pv_buf_free: %p is not a live buffer of libp2pverbs (freed twice?)",
+				(void *)pub);
+	b = val;
+	if (b->registered)
+		p2pv_rmap_remove(&p2p_ranges, (uintptr_t)pub->addr, NULL);
+	release(b);
 	return 0;
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR Linux-OpenIB) */
 /*
- * Choosing the nearest provider.  Each client chain is resolved once and
- * each provider's chain once per call: P providers x D devices path
- * computations, no provider-vs-provider work beyond one comparison.
+ * Choosing the nearest provider from the graph: the paths are computed once
+ * per process, so a call ranks cached answers and reads the memory available
+ * only for the best-ranked providers, until one has enough.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,11 +11,11 @@
 
 #include "p2pv_priv.h"
 
-struct score {
-	int worst_mode;		/* 0 bus-addr, 1 host-bridge, 2 cpu */
+struct candidate {
+	int prov;
+	int worst_mode;		/* 0 bus-addr, 1 host-bridge, 2 cpu, 3 unknown */
 	int class_sum;
 	long dist_sum;
-	uint64_t available;
 };
 
 static int mode_rank(enum p2pv_map_mode m)
@@ -24,23 +24,138 @@ static int mode_rank(enum p2pv_map_mode m)
 	case P2PV_MAP_BUS_ADDR: return 0;
 	case P2PV_MAP_HOST_BRIDGE: return 1;
 	case P2PV_MAP_CPU: return 2;
-	default: return 3;
+	case P2PV_MAP_UNKNOWN: return 3;	/* never above a confirmed path */
+	default: return 4;
 	}
 }
 
-/* <0 if a (provider pa) is better than b */
-static int score_cmp(const struct score *a, const char *pa,
-		     const struct score *b, const char *pb)
+/* the static part of the ranking: mode, class, distance */
+static int rank_cmp(const void *pa, const void *pb)
 {
+	const struct candidate *a = pa, *b = pb;
+
 	if (a->worst_mode != b->worst_mode)
 		return a->worst_mode < b->worst_mode ? -1 : 1;
 	if (a->class_sum != b->class_sum)
 		return a->class_sum < b->class_sum ? -1 : 1;
 	if (a->dist_sum != b->dist_sum)
 		return a->dist_sum < b->dist_sum ? -1 : 1;
-	if (a->available != b->available)
-		return a->available > b->available ? -1 : 1;
-	return p2pv_bdf_cmp(pa, pb);
+	return a->prov - b->prov;	/* providers are sorted by address */
+}
+
+struct tally {
+	int exhausted, refused;
+	char last_refusal[256];
+};
+
+/* Score provider i for every device; 0 usable, -1 refused for one */
+static int score(struct p2pv_graph_device **devs, int num, int i,
+		 struct candidate *c, struct tally *t)
+{
+	const struct p2pv_path *p;
+	int k;
+
+	memset(c, 0, sizeof(*c));
+	c->prov = i;
+	for (k = 0; k < num; k++) {
+		p = p2pv_graph_path(devs[k], i);
+		if (p->mode == P2PV_MAP_REFUSED) {
+			t->refused++;
+			snprintf(t->last_refusal, sizeof(t->last_refusal),
+				 "%s for %.64s: %.150s",
+				 p2pv_graph_get()->prov[i].info.pci_addr,
+				 devs[k]->name, p->reason);
+			return -1;
+		}
+		if (mode_rank(p->mode) > c->worst_mode)
+			c->worst_mode = mode_rank(p->mode);
+		c->class_sum += (int)p->path_class;
+		c->dist_sum += p->distance;
+	}
+	return 0;
+}
+
+/*
+ * Walk the candidates in rank order, one group of equal rank at a time; in
+ * the first group where some provider has enough memory, the one with the
+ * most wins.  Index of the winner in cand, or -1.
+ */
+static int pick(struct candidate *cand, int n, uint64_t min_available,
+		uint64_t *avail_out, struct tally *t)
+{
+	struct p2pv_graph *g = p2pv_graph_get();
+	uint64_t need = min_available ? min_available : 1, avail, best_avail = 0;
+	int lo, hi, j, best = -1;
+
+	for (lo = 0; lo < n && best < 0; lo = hi) {
+		for (hi = lo + 1; hi < n; hi++) {
+			struct candidate a = cand[lo], b = cand[hi];
+
+			a.prov = b.prov = 0;
+			if (rank_cmp(&a, &b))
+				break;
+		}
+		for (j = lo; j < hi; j++) {
+			if (p2pv_provider_available(g->prov[cand[j].prov].info.pci_addr,
+						    &avail) < 0 ||
+			    avail < need) {
+				t->exhausted++;
+				continue;
+			}
+			if (best < 0 || avail > best_avail) {
+				best = j;
+				best_avail = avail;
+			}
+		}
+	}
+	*avail_out = best_avail;
+	return best;
+}
+
+static int choose_locked(const char *const *names, int num,
+			 uint64_t min_available, struct p2pv_provider *out,
+			 struct p2pv_path *paths)
+{
+	struct p2pv_graph *g = p2pv_graph_get();
+	struct p2pv_graph_device **devs;
+	struct candidate *cand;
+	struct tally t = { 0 };
+	int i, k, n = 0, best, ret = -1;
+	uint64_t avail;
+
+	devs = calloc(num ? (size_t)num : 1, sizeof(*devs));
+	cand = calloc(g->nprov ? (size_t)g->nprov : 1, sizeof(*cand));
+	if (!devs || !cand) {
+		p2pv_err(ENOMEM, "out of memory");
+		goto out;
+	}
+	for (k = 0; k < num; k++) {
+		devs[k] = p2pv_graph_device(names[k]);
+		if (!devs[k])
+			goto out;
+	}
+	for (i = 0; i < g->nprov; i++)
+		if (g->prov[i].info.published &&
+		    score(devs, num, i, &cand[n], &t) == 0)
+			n++;
+	qsort(cand, (size_t)n, sizeof(*cand), rank_cmp);
+	best = pick(cand, n, min_available, &avail, &t);
+	if (best < 0) {
+		p2pv_err(ENODEV, "no usable P2PDMA provider (%d found, %d exhausted or too small, %d refused%s%s)",
+			 g->nprov, t.exhausted, t.refused,
+			 t.refused ? "; last: " : "", t.last_refusal);
+		goto out;
+	}
+	*out = g->prov[cand[best].prov].info;
+	out->available = avail;
+	for (k = 0; paths && k < num; k++)
+		p2pv_path_copy_out(&paths[k],
+				   p2pv_graph_path(devs[k], cand[best].prov));
+	ret = 0;
+out:
+	free(devs);
+	free(cand);
+	return ret;
 }
 
 P2PV_EXPORT int p2pv_choose_provider_by_name(const char *const *names, int num,
@@ -48,13 +163,7 @@ P2PV_EXPORT int p2pv_choose_provider_by_name(const char *const *names, int num,
 					     struct p2pv_provider *out,
 					     struct p2pv_path *paths)
 {
-	struct p2pv_topo_ctx ctx = { 0 };
-	struct p2pv_chain *cli = NULL, *pc = NULL;
-	struct p2pv_path *cur = NULL, *bestp = NULL;
-	struct p2pv_provider *list = NULL;
-	struct score best = { 0 }, s;
-	int nprov = 0, i, k, have = 0, ret = -1, refused = 0, exhausted = 0;
-	char last_refusal[256] = "";
+	int k, ret;
 
 	if (!out)
 		return p2pv_err(EINVAL, "p2pv_choose_provider: NULL output");
@@ -63,72 +172,10 @@ P2PV_EXPORT int p2pv_choose_provider_by_name(const char *const *names, int num,
 	for (k = 0; k < num; k++)
 		if (!names[k])
 			return p2pv_err(EINVAL, "p2pv_choose_provider: NULL device %d", k);
-	list = p2pv_get_provider_list(&nprov);
-	if (!list)
+	if (p2pv_graph_lock() < 0)
 		return -1;
-	cli = calloc(num ? (size_t)num : 1, sizeof(*cli));
-	pc = malloc(sizeof(*pc));
-	cur = calloc(num ? (size_t)num : 1, sizeof(*cur));
-	bestp = calloc(num ? (size_t)num : 1, sizeof(*bestp));
-	if (!cli || !pc || !cur || !bestp) {
-		p2pv_err(ENOMEM, "out of memory");
-		goto out;
-	}
-	for (k = 0; k < num; k++)
-		if (p2pv_chain_ibdev(names[k], &cli[k]) < 0)
-			goto out;
-
-	for (i = 0; i < nprov; i++) {
-		struct p2pv_provider *p = &list[i];
-
-		if (!p->published)
-			continue;
-		if (!p->available || p->available < min_available) {
-			exhausted++;
-			continue;
-		}
-		if (num && p2pv_chain_pci(p->pci_addr, pc) < 0)
-			continue;
-		memset(&s, 0, sizeof(s));
-		s.available = p->available;
-		for (k = 0; k < num; k++) {
-			p2pv_path_compute(&ctx, p->pci_addr, pc, &cli[k], &cur[k]);
-			if (cur[k].mode == P2PV_MAP_REFUSED)
-				break;
-			if (mode_rank(cur[k].mode) > s.worst_mode)
-				s.worst_mode = mode_rank(cur[k].mode);
-			s.class_sum += (int)cur[k].path_class;
-			s.dist_sum += cur[k].distance;
-		}
-		if (k < num) {
-			refused++;
-			p2pv_fmt(last_refusal, sizeof(last_refusal), "%s for %s: %s",
-				 p->pci_addr, names[k], cur[k].reason);
-			continue;
-		}
-		if (!have || score_cmp(&s, p->pci_addr, &best, out->pci_addr) < 0) {
-			best = s;
-			*out = *p;
-			if (num)
-				memcpy(bestp, cur, (size_t)num * sizeof(*cur));
-			have = 1;
-		}
-	}
-	if (!have) {
-		p2pv_err(ENODEV, "no usable P2PDMA provider (%d found, %d exhausted or too small, %d refused%s%s)",
-			 nprov, exhausted, refused, refused ? "; last: " : "",
-			 last_refusal);
-		goto out;
-	}
-	if (paths && num)
-		memcpy(paths, bestp, (size_t)num * sizeof(*paths));
-	ret = 0;
-out:
-	free(list);
-	free(cli);
-	free(pc);
-	free(cur);
-	free(bestp);
+	ret = choose_locked(names, num, min_available, out, paths);
+	p2pv_graph_unlock();
 	return ret;
 }
 

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR Linux-OpenIB) */
 /* Memory registration on P2P memory through ibv_reg_dmabuf_mr(). */
 #include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,12 +47,57 @@ static void remember_mr(struct ibv_mr *mr, struct p2pv_mr_info *info)
 	errno = saved;
 }
 
+/*
+ * The mode of an MR is what its attachment got: the kernel keeps the
+ * decision in the attachment and P2PMEM_IOC_ATTACH_QUERY reports it.  When
+ * the provider's node cannot be asked (an imported buffer of another
+ * exporter, no permission), the graph's answer for the pair stands in and
+ * says where it came from.
+ */
+static void mr_mode(struct ibv_pd *pd, const struct p2pv_ptr_info *pi,
+		    struct p2pv_mr_info *info)
+{
+	const struct p2pv_path *path;
+	struct p2pv_graph_device *d;
+	struct p2pv_graph *g;
+	int saved = errno, i;
+
+	info->mode = P2PV_MAP_UNKNOWN;
+	info->path_class = P2PV_PATH_SYS;
+	if (!pi->provider[0] || !pd->context || !pd->context->device ||
+	    p2pv_graph_lock() < 0)
+		goto out;
+	g = p2pv_graph_get();
+	i = p2pv_graph_find_provider(pi->provider);
+	d = i >= 0 ? p2pv_graph_device(pd->context->device->name) : NULL;
+	if (d) {
+		path = p2pv_graph_path(d, i);
+		info->mode = path->mode;
+		info->reasons = path->reasons;
+		info->path_class = path->path_class;
+		info->source = path->source;
+		if (g->prov[i].node_fd >= 0 &&
+		    p2pv_kernel_attach_query(g->prov[i].node_fd, pi->dmabuf_fd,
+					     d->importer, &info->mode,
+					     &info->reasons) == 0) {
+			info->source = P2PV_SOURCE_ATTACHMENT;
+			snprintf(info->importer, sizeof(info->importer), "%s",
+				 d->importer);
+		} else if (errno == ENODEV) {
+			g->valid = 0;	/* the provider is gone */
+		}
+	}
+	p2pv_graph_unlock();
+out:
+	info->mode_known = info->mode != P2PV_MAP_UNKNOWN;
+	errno = saved;
+}
+
 static struct ibv_mr *reg_p2p(struct ibv_pd *pd, const struct p2pv_ptr_info *pi,
 			      void *addr, size_t length, uint64_t iova,
 			      unsigned int access)
 {
 	struct p2pv_mr_info *info;
-	struct p2pv_path path;
 	struct ibv_mr *mr;
 
 	if (!length) {
@@ -71,29 +118,24 @@ static struct ibv_mr *reg_p2p(struct ibv_pd *pd, const struct p2pv_ptr_info *pi,
 	info->dmabuf_fd = pi->dmabuf_fd;
 	info->dmabuf_offset = pi->dmabuf_offset;
 	info->iova = iova;
-	info->mode = P2PV_MAP_REFUSED;
-	info->path_class = P2PV_PATH_SYS;
 	memcpy(info->provider, pi->provider, sizeof(info->provider));
-	if (pi->provider[0] && pd->context && pd->context->device &&
-	    p2pv_query_path(pi->provider, pd->context->device, &path) == 0) {
-		info->mode = path.mode;
-		info->path_class = path.path_class;
-		info->source = path.source;
-		info->mode_known = 1;
-	}
 	mr = ibv_reg_dmabuf_mr(pd, pi->dmabuf_offset, length, iova,
 			       pi->dmabuf_fd, (int)access);
 	if (!mr) {
 		int err = errno;
 
-		p2pv_err(err, "ibv_reg_dmabuf_mr(fd %d, offset %llu, length %zu): %s%s%s",
+		mr_mode(pd, pi, info);
+		p2pv_err(err, "ibv_reg_dmabuf_mr(fd %d, offset %llu, length %zu): %s; path: %s [%s]%s",
 			 pi->dmabuf_fd, (unsigned long long)pi->dmabuf_offset,
-			 length, strerror(err),
-			 info->mode_known ? "; path: " : "",
-			 info->mode_known ? p2pv_map_mode_str(info->mode) : "");
+			 length, strerror(err), p2pv_map_mode_str(info->mode),
+			 p2pv_answer_source_str(info->source),
+			 err == EOPNOTSUPP &&
+			 (info->reasons & P2PV_REASON_REVOCABLE_ONLY) ?
+			 "; the provider accepts revocable importers only" : "");
 		free(info);
 		return NULL;
 	}
+	mr_mode(pd, pi, info);
 	/* ibv_reg_dmabuf_mr() leaves the dma-buf offset in mr->addr; callers of
 	 * ibv_reg_mr()/ibv_reg_mr_iova2() expect the address they registered */
 	mr->addr = addr;
@@ -101,15 +143,23 @@ static struct ibv_mr *reg_p2p(struct ibv_pd *pd, const struct p2pv_ptr_info *pi,
 	return mr;
 }
 
+/*
+ * A range the registry knows but the program has unmapped (and maybe
+ * mapped again with other memory) is not P2P memory: it goes to the plain
+ * entry point like any other memory.
+ */
 P2PV_EXPORT struct ibv_mr *__p2pv_route_reg_mr(struct ibv_pd *pd, void *addr,
 				   size_t length, uint64_t iova,
 				   unsigned int access, int *handled)
 {
 	struct p2pv_ptr_info pi;
+	int saved = errno;
 
 	*handled = 0;
-	if (!pd || !p2pv_is_p2p(addr) || p2pv_ptr_query(addr, &pi) < 0)
+	if (!pd || p2pv_ptr_lookup(addr, length, &pi) < 0) {
+		errno = saved;
 		return NULL;
+	}
 	*handled = 1;
 	return reg_p2p(pd, &pi, addr, length, iova, access);
 }
@@ -128,6 +178,7 @@ P2PV_EXPORT struct ibv_mr *p2pv_reg_buf(struct ibv_pd *pd, struct p2pv_buf *buf,
 					size_t offset, size_t length, int access)
 {
 	struct p2pv_ptr_info pi;
+	char *addr;
 
 	if (!pd || !buf) {
 		p2pv_err(EINVAL, "p2pv_reg_buf: NULL %s", pd ? "buffer" : "pd");
@@ -140,14 +191,26 @@ P2PV_EXPORT struct ibv_mr *p2pv_reg_buf(struct ibv_pd *pd, struct p2pv_buf *buf,
 	}
 	if (!length)
 		length = buf->length - offset;
+	addr = (char *)buf->addr + offset;
 	if (buf->type != P2PV_MEM_P2P)
-		return (ibv_reg_mr)(pd, (char *)buf->addr + offset, length, access);
-	if (p2pv_ptr_query((char *)buf->addr + offset, &pi) < 0 || pi.buf != buf) {
-		p2pv_err(EINVAL, "p2pv_reg_buf: unknown buffer");
+		return (ibv_reg_mr)(pd, addr, length, access);
+	if (p2pv_ptr_lookup(addr, length, &pi) < 0 || pi.buf != buf) {
+		p2pv_err(EINVAL, "p2pv_reg_buf: %p is not a mapped P2P buffer of libp2pverbs",
+			 (void *)buf);
 		return NULL;
 	}
-	return reg_p2p(pd, &pi, (char *)buf->addr + offset, length,
-		       (uintptr_t)buf->addr + offset, (unsigned int)access);
+	return reg_p2p(pd, &pi, addr, length, (uintptr_t)addr,
+		       (unsigned int)access);
+}
+
+static int check_reg_args(const struct ibv_pd *pd, const void *addr,
+			  size_t length)
+{
+	if (!pd || !addr || !length)
+		return p2pv_err(EINVAL, "p2pv_reg_mr: %s",
+				!pd ? "NULL pd" : !addr ? "NULL address" :
+				"zero length");
+	return 0;
 }
 
 P2PV_EXPORT struct ibv_mr *p2pv_reg_mr_iova2(struct ibv_pd *pd, void *addr,
@@ -157,14 +220,28 @@ P2PV_EXPORT struct ibv_mr *p2pv_reg_mr_iova2(struct ibv_pd *pd, void *addr,
 	struct ibv_mr *mr;
 	int handled;
 
-	if (!pd) {
-		p2pv_err(EINVAL, "p2pv_reg_mr: NULL pd");
+	if (check_reg_args(pd, addr, length) < 0)
 		return NULL;
-	}
 	mr = __p2pv_route_reg_mr(pd, addr, length, iova, access, &handled);
 	if (handled)
 		return mr;
 	return ibv_reg_mr_iova2(pd, addr, length, iova, access);
+}
+
+P2PV_EXPORT struct ibv_mr *p2pv_reg_mr_iova(struct ibv_pd *pd, void *addr,
+					    size_t length, uint64_t iova,
+					    int access)
+{
+	struct ibv_mr *mr;
+	int handled;
+
+	if (check_reg_args(pd, addr, length) < 0)
+		return NULL;
+	mr = __p2pv_route_reg_mr(pd, addr, length, iova, (unsigned int)access,
+				 &handled);
+	if (handled)
+		return mr;
+	return ibv_reg_mr_iova(pd, addr, length, iova, access);
 }
 
 P2PV_EXPORT struct ibv_mr *p2pv_reg_mr(struct ibv_pd *pd, void *addr,
@@ -173,10 +250,8 @@ P2PV_EXPORT struct ibv_mr *p2pv_reg_mr(struct ibv_pd *pd, void *addr,
 	struct ibv_mr *mr;
 	int handled;
 
-	if (!pd) {
-		p2pv_err(EINVAL, "p2pv_reg_mr: NULL pd");
+	if (check_reg_args(pd, addr, length) < 0)
 		return NULL;
-	}
 	mr = __p2pv_route_reg_mr(pd, addr, length, (uintptr_t)addr,
 				 (unsigned int)access, &handled);
 	if (handled)
@@ -184,24 +259,38 @@ P2PV_EXPORT struct ibv_mr *p2pv_reg_mr(struct ibv_pd *pd, void *addr,
 	return (ibv_reg_mr)(pd, addr, length, access);
 }
 
+/* ibv_dereg_mr() returns a positive errno; this library's model is -1 */
 P2PV_EXPORT int p2pv_dereg_mr(struct ibv_mr *mr)
 {
+	int ret;
+
 	if (!mr)
 		return p2pv_err(EINVAL, "p2pv_dereg_mr: NULL mr");
 	__p2pv_forget_mr(mr);
-	return ibv_dereg_mr(mr);
+	ret = ibv_dereg_mr(mr);
+	if (ret)
+		return p2pv_err(ret, "ibv_dereg_mr: %s", strerror(ret));
+	return 0;
 }
 
 P2PV_EXPORT int p2pv_mr_query(const struct ibv_mr *mr, struct p2pv_mr_info *info)
 {
 	struct p2pv_mr_info tmp;
+	uint64_t want;
 
 	if (!mr || !info)
 		return p2pv_err(EINVAL, "p2pv_mr_query: NULL argument");
 	if (p2pv_rmap_lookup(&mrs, (uintptr_t)mr, copy_mr, &tmp) < 0)
 		return p2pv_err(ENOENT, "MR %p was not registered on P2P memory by libp2pverbs",
 				(const void *)mr);
-	*info = tmp;
+	want = info->comp_mask;
+	memcpy(info, &tmp, offsetof(struct p2pv_mr_info, reasons));
+	info->comp_mask = 0;
+	if (want & P2PV_MR_INFO_MASK_ATTACHMENT) {
+		info->reasons = tmp.reasons;
+		memcpy(info->importer, tmp.importer, sizeof(info->importer));
+		info->comp_mask |= P2PV_MR_INFO_MASK_ATTACHMENT;
+	}
 	return 0;
 }
 

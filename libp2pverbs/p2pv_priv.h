@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <infiniband/p2pverbs.h>
 
@@ -15,6 +16,11 @@
 /* error.c: set errno and the thread's message; always returns -1 */
 int p2pv_err(int errnum, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* the thread's message without touching errno ("" clears it) */
+void p2pv_set_message(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+/* a diagnostic line on stderr, only when P2PV_DEBUG is set */
+void p2pv_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* sysfs.c */
 /* snprintf that reports truncation: 0 or -1 (ENAMETOOLONG, message set) */
@@ -31,25 +37,101 @@ int p2pv_parse_bdf(const char *s, unsigned *dom, unsigned *bus,
 int p2pv_is_bdf(const char *s);
 int p2pv_bdf_cmp(const char *a, const char *b);
 
-/* topo.c: a PCI function and its upstream bridges */
+/* pciconfig.c: configuration space as sysfs shows it */
+#define P2PV_CONFIG_SIZE	4096
+#define P2PV_PCIE_TYPE_UNKNOWN	(-1)	/* capability list not readable */
+#define P2PV_PCIE_TYPE_NONE	(-2)	/* conventional PCI */
+ssize_t p2pv_read_config(const char *dir, uint8_t cfg[P2PV_CONFIG_SIZE]);
+enum p2pv_acs_state p2pv_config_acs(const uint8_t *cfg, ssize_t n,
+				    uint16_t *ctrl);
+int p2pv_config_pcie_type(const uint8_t *cfg, ssize_t n);
+
+/* chain.c: a PCI function and its upstream bridges */
+#define P2PV_CHAIN_MAX (P2PV_MAX_HOPS / 2)
 struct p2pv_chain {
-	int is_pci;
+	int is_pci;		/* 0: no PCI function does its DMA (rxe, siw) */
 	char host[P2PV_PCI_ADDR_LEN];		/* "pci0000:00" */
 	char host_dir[PATH_MAX];		/* its sysfs directory */
 	char dev_dir[PATH_MAX];			/* the function's directory */
 	int n;					/* [0] = function, [n-1] = top */
-	struct p2pv_hop hop[P2PV_MAX_HOPS / 2];
+	struct p2pv_hop hop[P2PV_CHAIN_MAX];
+	int8_t pcie_type[P2PV_CHAIN_MAX];	/* PCI_EXP_TYPE_* or the above */
+	uint8_t upstream_port[P2PV_CHAIN_MAX];	/* a switch's upstream port */
 	int iommu;
+	int numa_node;				/* -1 unknown */
 };
 int p2pv_chain_pci(const char *bdf, struct p2pv_chain *c);
 int p2pv_chain_ibdev(const char *ibdev, struct p2pv_chain *c);
-/* per-call context caching the host-bridge decisions */
+uint32_t p2pv_dir_class(const char *dir);
+int p2pv_dir_numa_node(const char *dir);
+
+/* hostbridge.c; the context caches the CPU check */
 struct p2pv_topo_ctx {
 	int cpu_checked, cpu_ok;
 };
-void p2pv_path_compute(struct p2pv_topo_ctx *ctx, const char *provider,
-		       const struct p2pv_chain *prov,
-		       const struct p2pv_chain *cli, struct p2pv_path *path);
+/* 1 allowed, 0 not, -1 unknown (why explains) */
+int p2pv_host_bridge_allowed(struct p2pv_topo_ctx *ctx,
+			     const struct p2pv_chain *a,
+			     const struct p2pv_chain *b, char *why, size_t n);
+
+/* kernel.c: the exporter's answers */
+int p2pv_node_open(const char *provider);
+int p2pv_kernel_map_query(int node_fd, const char *client_bdf,
+			  struct p2pv_path *path);
+int p2pv_kernel_attach_query(int node_fd, int dmabuf_fd, const char *importer,
+			     enum p2pv_map_mode *mode, uint32_t *reasons);
+
+/* path.c; node_fd < 0: no kernel answer */
+void p2pv_path_compute(struct p2pv_topo_ctx *ctx, const struct p2pv_chain *prov,
+		       const struct p2pv_chain *cli, int node_fd,
+		       struct p2pv_path *path);
+
+/* provider.c */
+int p2pv_provider_available(const char *bdf, uint64_t *available);
+
+/* graph.c: the provider x device graph, under one lock */
+struct p2pv_graph_provider {
+	struct p2pv_provider info;	/* as listed; available is re-read */
+	struct p2pv_chain *chain;
+	int node_fd;			/* -1: node missing or not ours */
+};
+struct p2pv_graph_device {
+	char name[64];
+	char importer[64];		/* the kernel's name of the importer */
+	struct p2pv_chain *chain;
+	struct p2pv_path *paths;	/* [provider], when have[provider] */
+	uint8_t *have;
+};
+struct p2pv_graph {
+	pthread_mutex_t lock;
+	int valid;
+	char root[PATH_MAX];
+	int seq_fd;
+	uint64_t seqnum;
+	struct p2pv_topo_ctx ctx;
+	struct p2pv_graph_provider *prov;
+	int nprov;
+	struct p2pv_graph_device *dev;
+	int ndev;
+};
+/* Lock the graph, rebuilt if providers or devices changed: 0 or -1 */
+int p2pv_graph_lock(void);
+void p2pv_graph_unlock(void);
+void p2pv_graph_invalidate(void);
+struct p2pv_graph *p2pv_graph_get(void);
+int p2pv_graph_find_provider(const char *bdf);
+struct p2pv_graph_device *p2pv_graph_device(const char *ibdev);
+const struct p2pv_path *p2pv_graph_path(struct p2pv_graph_device *d, int prov);
+/* copy honouring out->comp_mask */
+void p2pv_path_copy_out(struct p2pv_path *out, const struct p2pv_path *p);
+
+/* vma.c: is [start, end) still mapped from the file it was mapped from? */
+struct p2pv_vma_id {
+	uint64_t dev, ino;
+};
+int p2pv_vma_identify(uintptr_t addr, struct p2pv_vma_id *id);
+int p2pv_vma_matches(uintptr_t start, uintptr_t end,
+		     const struct p2pv_vma_id *id);
 
 /* registry.c: sorted, non-overlapping [start, end) ranges, rwlock */
 struct p2pv_range {
@@ -76,6 +158,10 @@ size_t p2pv_rmap_count(struct p2pv_rmap *m);
  * child's copy value by value.  Called from constructors (single-threaded). */
 void p2pv_rmap_fork_safe(struct p2pv_rmap *m, void (*drop)(void *val));
 void p2pv_rmap_destroy(struct p2pv_rmap *m);
+
+/* buf.c: the P2P buffer holding [ptr, ptr + length) (length 0: to its
+ * end) if that range is still its mapping; -1 + ENOENT otherwise */
+int p2pv_ptr_lookup(const void *ptr, size_t length, struct p2pv_ptr_info *info);
 
 /* mr.c, used by libp2pverbs-preload.so (private symbol version) */
 struct ibv_mr *__p2pv_route_reg_mr(struct ibv_pd *pd, void *addr,

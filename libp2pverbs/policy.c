@@ -25,7 +25,7 @@ P2PV_EXPORT int p2pv_set_policy(enum p2pv_policy p)
 
 P2PV_EXPORT enum p2pv_policy p2pv_get_policy(void)
 {
-	const char *env = getenv("P2PV_P2P_POLICY");
+	const char *env = secure_getenv("P2PV_P2P_POLICY");
 	int i;
 
 	if (env)

@@ -26,7 +26,7 @@ int p2pv_fmt(char *out, size_t n, const char *fmt, ...)
 
 const char *p2pv_sysfs_root(void)
 {
-	const char *r = getenv("P2PV_SYSFS_ROOT");
+	const char *r = secure_getenv("P2PV_SYSFS_ROOT");
 
 	return (r && *r) ? r : "/sys";
 }

@@ -7,8 +7,17 @@
  * them, allocates P2P buffers as dma-bufs and registers them as memory
  * regions through ibv_reg_dmabuf_mr().
  *
- * Every function that fails sets errno and a thread-local message that
- * p2pv_last_error() returns.
+ * One error model: a function returning int returns 0 (or a documented
+ * non-negative answer) on success and -1 with errno set on failure; a
+ * function returning a pointer returns NULL with errno set.  Every failure
+ * also leaves a one-line message that p2pv_last_error() returns.  The library
+ * writes nothing to stderr unless P2PV_DEBUG is set in the environment.
+ *
+ * Structs the caller allocates for the library to fill start with comp_mask:
+ * in, the optional fields (P2PV_*_MASK_*) the caller has room for and wants;
+ * out, those the library filled.  Zero it for the base fields only.  Input
+ * attribute structs are passed with their size (inlen), so a program built
+ * against an older header keeps working with a newer library.
  */
 #ifndef INFINIBAND_P2PVERBS_H
 #define INFINIBAND_P2PVERBS_H
@@ -62,7 +71,8 @@ struct p2pv_provider {
  */
 struct p2pv_provider *p2pv_get_provider_list(int *num_providers);
 void p2pv_free_provider_list(struct p2pv_provider *list);
-/* One provider by PCI address. 0 on success, -1 + errno (ENOENT) otherwise. */
+/* One provider by PCI address. 0 on success, -1 + errno otherwise (EINVAL
+ * malformed address, ENODEV no such provider: the same as every call). */
 int p2pv_query_provider(const char *pci_addr, struct p2pv_provider *out);
 
 /* ------------------------------------------------------------------ */
@@ -70,22 +80,25 @@ int p2pv_query_provider(const char *pci_addr, struct p2pv_provider *out);
 /* ------------------------------------------------------------------ */
 
 /* Topological class of the path between a provider and a client, from the
- * closest to the farthest (in the spirit of NCCL's PIX/PXB/PHB/SYS). */
+ * closest to the farthest, with NCCL's meaning of PIX/PXB/PHB/SYS. */
 enum p2pv_path_class {
 	P2PV_PATH_DEV = 0,	/* same PCI device (same or sibling function) */
-	P2PV_PATH_PIX = 1,	/* below one common switch/bridge */
-	P2PV_PATH_PXB = 2,	/* below a common bridge, through several switches */
-	P2PV_PATH_PHB = 3,	/* no common bridge, one host bridge */
-	P2PV_PATH_SYS = 4,	/* across host bridges (root buses / domains) */
-	P2PV_PATH_CPU = 5,	/* the client is not a PCI device (rxe, siw) */
+	P2PV_PATH_PIX = 1,	/* below a common bridge, crossing at most one switch */
+	P2PV_PATH_PXB = 2,	/* below a common bridge, crossing several switches */
+	P2PV_PATH_PHB = 3,	/* through a host bridge, within one NUMA node */
+	P2PV_PATH_SYS = 4,	/* across NUMA nodes (the inter-socket link) */
+	P2PV_PATH_CPU = 5,	/* the client has no DMA of its own (rxe, siw) */
 };
 
-/* How the client reaches the memory; same values as the kernel UAPI. */
+/* How the client reaches the memory; values 0-3 are the kernel UAPI's. */
 enum p2pv_map_mode {
 	P2PV_MAP_REFUSED = 0,
 	P2PV_MAP_BUS_ADDR = 1,
 	P2PV_MAP_HOST_BRIDGE = 2,
 	P2PV_MAP_CPU = 3,
+	/* no kernel answer, and sysfs cannot tell (ACS or the host bridge
+	 * unreadable without root): never an optimistic guess */
+	P2PV_MAP_UNKNOWN = 4,
 };
 
 /* Reason bits; same values as the kernel's P2PMEM_REASON_* */
@@ -94,12 +107,18 @@ enum p2pv_map_mode {
 #define P2PV_REASON_HOST_BRIDGE_DENIED	(1U << 2)
 #define P2PV_REASON_NOT_PCI		(1U << 3)
 #define P2PV_REASON_IOMMU		(1U << 4)
+/* the kernel accepts only importers that can be revoked (rxe, irdma, mlx5
+ * ODP dma-buf MRs); others fail at registration with EOPNOTSUPP */
+#define P2PV_REASON_REVOCABLE_ONLY	(1U << 5)
 
-/* Where the mode of a path came from */
+/* Where the mode of a path or an MR came from */
 enum p2pv_answer_source {
 	P2PV_SOURCE_SYSFS = 0,	/* derived from sysfs (fallback) */
 	P2PV_SOURCE_KERNEL = 1,	/* P2PMEM_IOC_MAP_QUERY on /dev/p2pmem/<bdf> */
+	P2PV_SOURCE_ATTACHMENT = 2, /* what the MR's attachment got
+				     * (P2PMEM_IOC_ATTACH_QUERY) */
 };
+const char *p2pv_answer_source_str(enum p2pv_answer_source s); /* "kernel" */
 
 /* ACS state of one PCI function on a path */
 enum p2pv_acs_state {
@@ -117,7 +136,13 @@ struct p2pv_hop {
 	uint8_t side;			/* 0 provider side, 1 client side, 2 common */
 };
 
+enum p2pv_path_mask {
+	/* provider_numa_node and client_numa_node */
+	P2PV_PATH_MASK_NUMA = 1 << 0,
+};
+
 struct p2pv_path {
+	uint64_t comp_mask;		/* in/out: P2PV_PATH_MASK_* */
 	enum p2pv_path_class path_class;
 	enum p2pv_map_mode mode;
 	uint32_t reasons;		/* P2PV_REASON_* */
@@ -132,6 +157,9 @@ struct p2pv_path {
 	int num_hops;			/* provider ... common ... client */
 	struct p2pv_hop hops[P2PV_MAX_HOPS];
 	char reason[256];		/* one-line human readable explanation */
+	int provider_numa_node;		/* P2PV_PATH_MASK_NUMA; -1 unknown */
+	int client_numa_node;		/* P2PV_PATH_MASK_NUMA; -1 unknown */
+	uint64_t reserved[4];
 };
 
 /* Path from the provider (PCI address) to an RDMA device. 0 or -1 + errno. */
@@ -153,10 +181,14 @@ const char *p2pv_acs_state_str(enum p2pv_acs_state s);
 
 /*
  * Nearest provider usable by all of the given RDMA devices with at least
- * min_available bytes available (0: any non-exhausted provider).  Ranking:
- * worst mode, then summed path class, then summed distance, then most
- * available, then PCI address.  Unpublished, exhausted and refused
- * providers are skipped.  0 on success (*out filled, paths[i] filled when
+ * min_available bytes available (0: any non-exhausted provider); with no
+ * device (num_devices 0) the provider with the most memory available.
+ * Ranking: worst mode (bus-addr, host-bridge, cpu, then unknown: a path
+ * nobody confirmed never beats a confirmed one), then summed path class,
+ * then summed distance, then most available, then PCI address.
+ * Unpublished, exhausted and refused providers are skipped.  The provider
+ * x device graph is computed once per process and reused until a provider
+ * or device comes or goes.  0 on success (*out filled, paths[i] filled when
  * paths is not NULL), -1 + errno (ENODEV: none usable).
  */
 int p2pv_choose_provider(struct ibv_device *const *devices, int num_devices,
@@ -171,15 +203,19 @@ int p2pv_choose_provider_by_name(const char *const *ibdev_names,
 /* Policy (like libfabric's FI_HMEM_P2P_*)                             */
 /* ------------------------------------------------------------------ */
 
+/* What p2pv_buf_alloc() does when it chooses the provider itself (no
+ * provider named).  A named provider is always that provider or an error. */
 enum p2pv_policy {
-	P2PV_POLICY_DISABLED = 0,	/* never use P2P memory */
-	P2PV_POLICY_ENABLED = 1,	/* use P2P when possible, silent fallback */
-	P2PV_POLICY_PREFERRED = 2,	/* as enabled, fallback explained on stderr */
+	P2PV_POLICY_DISABLED = 0,	/* never use P2P memory: host memory */
+	P2PV_POLICY_ENABLED = 1,	/* P2P when possible, else host memory */
+	P2PV_POLICY_PREFERRED = 2,	/* as enabled; after a fallback,
+					 * p2pv_last_error() says why */
 	P2PV_POLICY_REQUIRED = 3,	/* P2P or failure */
 };
 
 /* Set by the program; the environment variable P2PV_P2P_POLICY
- * (disabled|enabled|preferred|required) overrides it. */
+ * (disabled|enabled|preferred|required) overrides it (ignored in setuid
+ * programs, like every P2PV_* variable). */
 int p2pv_set_policy(enum p2pv_policy policy);
 enum p2pv_policy p2pv_get_policy(void);	/* effective policy */
 const char *p2pv_policy_str(enum p2pv_policy policy);
@@ -203,16 +239,49 @@ struct p2pv_buf {
 };
 
 /*
- * Allocate length bytes of zeroed memory from the provider named by
- * pci_addr, or, when pci_addr is NULL, from the provider nearest to near
- * (any provider when near is NULL too).  Follows p2pv_get_policy().
+ * Allocate length (> 0) bytes of zeroed memory.  pci_addr names the
+ * provider: that provider or an error (EINVAL malformed, ENODEV no such
+ * provider, EACCES not published or node not accessible, ENOSPC too little
+ * available, EDQUOT over the administrator's user_limit), whatever the
+ * policy.  With pci_addr NULL the library chooses: the provider nearest to
+ * near as p2pv_choose_provider() ranks them (with near NULL too, the one
+ * with the most memory available), and the policy decides what happens
+ * when none can serve.
  */
 struct p2pv_buf *p2pv_buf_alloc(const char *pci_addr, struct ibv_device *near,
 				size_t length);
-/* Adopt an existing dma-buf (the fd is duplicated); maps length bytes at
- * offset.  provider may be NULL. */
+
+enum p2pv_buf_alloc_attr_mask {
+	P2PV_BUF_ALLOC_ATTR_MASK_ALIGNMENT = 1 << 0,
+	P2PV_BUF_ALLOC_ATTR_MASK_FLAGS = 1 << 1,
+};
+
+enum p2pv_buf_alloc_flags {
+	/* P2P memory or an error, whatever the policy */
+	P2PV_BUF_ALLOC_P2P_ONLY = 1 << 0,
+};
+
+struct p2pv_buf_alloc_attr {
+	uint64_t comp_mask;		/* P2PV_BUF_ALLOC_ATTR_MASK_* */
+	const char *provider;		/* as pci_addr of p2pv_buf_alloc() */
+	struct ibv_device *near;
+	size_t length;
+	size_t alignment;		/* MASK_ALIGNMENT: of addr, a power of
+					 * two; default the page size */
+	uint64_t flags;			/* MASK_FLAGS: P2PV_BUF_ALLOC_* */
+	uint64_t reserved[4];		/* must be zero */
+};
+
+/* p2pv_buf_alloc() with attributes; inlen = sizeof(*attr) as compiled.
+ * Unknown comp_mask bits, flags or non-zero reserved fields: EOPNOTSUPP. */
+struct p2pv_buf *p2pv_buf_alloc_attr(const struct p2pv_buf_alloc_attr *attr,
+				     size_t inlen);
+/* Adopt an existing dma-buf (the fd is duplicated); maps length (> 0) bytes
+ * at offset.  provider may be NULL. */
 struct p2pv_buf *p2pv_buf_import(int dmabuf_fd, uint64_t offset, size_t length,
 				 const char *provider);
+/* 0, or -1 + errno EINVAL (with a message) for NULL, a pointer the library
+ * did not hand out, or a buffer already freed. */
 int p2pv_buf_free(struct p2pv_buf *buf);
 
 /* ------------------------------------------------------------------ */
@@ -220,44 +289,63 @@ int p2pv_buf_free(struct p2pv_buf *buf);
 /* ------------------------------------------------------------------ */
 
 struct p2pv_ptr_info {
+	uint64_t comp_mask;		/* in/out: no optional field yet */
 	struct p2pv_buf *buf;		/* buffer containing the pointer */
 	int dmabuf_fd;
 	uint64_t dmabuf_offset;		/* offset of the pointer in the dma-buf */
 	size_t offset;			/* offset of the pointer in buf */
 	size_t remaining;		/* bytes from the pointer to buf's end */
 	char provider[P2PV_PCI_ADDR_LEN];
+	uint64_t reserved[4];
 };
 
-/* 1 if ptr lies in P2P memory known to the library, else 0. */
+/* 1 if ptr lies in a P2P buffer of the library that is still mapped where
+ * the library mapped it, else 0.  A range the program unmapped (and maybe
+ * mapped again with other memory) is not P2P memory any more. */
 int p2pv_is_p2p(const void *ptr);
-/* 0 and *info filled if ptr is P2P memory, -1 + errno ENOENT otherwise. */
+/* 0 and *info filled if p2pv_is_p2p(ptr), -1 + errno ENOENT otherwise. */
 int p2pv_ptr_query(const void *ptr, struct p2pv_ptr_info *info);
 
 /* ------------------------------------------------------------------ */
 /* Memory registration                                                 */
 /* ------------------------------------------------------------------ */
 
-/* Register [offset, offset+length) of buf (length 0: to the end). */
+/* Register [offset, offset+length) of buf; length 0 means "to the end of
+ * the buffer" (the one call where 0 is not EINVAL). */
 struct ibv_mr *p2pv_reg_buf(struct ibv_pd *pd, struct p2pv_buf *buf,
 			    size_t offset, size_t length, int access);
-/* Like ibv_reg_mr/ibv_reg_mr_iova2, but a range inside P2P memory is
- * registered through ibv_reg_dmabuf_mr(); anything else goes to verbs. */
+/* Like ibv_reg_mr/ibv_reg_mr_iova/ibv_reg_mr_iova2, but a range inside P2P
+ * memory is registered through ibv_reg_dmabuf_mr(); anything else goes to
+ * verbs.  NULL pd or addr, or length 0: EINVAL. */
 struct ibv_mr *p2pv_reg_mr(struct ibv_pd *pd, void *addr, size_t length,
 			   int access);
+struct ibv_mr *p2pv_reg_mr_iova(struct ibv_pd *pd, void *addr, size_t length,
+				uint64_t iova, int access);
 struct ibv_mr *p2pv_reg_mr_iova2(struct ibv_pd *pd, void *addr, size_t length,
 				 uint64_t iova, unsigned int access);
+/* 0, or -1 + errno (ibv_dereg_mr()'s error, EINVAL for NULL). */
 int p2pv_dereg_mr(struct ibv_mr *mr);
 
+enum p2pv_mr_info_mask {
+	/* reasons and importer */
+	P2PV_MR_INFO_MASK_ATTACHMENT = 1 << 0,
+};
+
 struct p2pv_mr_info {
+	uint64_t comp_mask;		/* in/out: P2PV_MR_INFO_MASK_* */
 	enum p2pv_mem_type type;
 	enum p2pv_map_mode mode;	/* how the device reaches the memory */
 	enum p2pv_path_class path_class;
-	enum p2pv_answer_source source;
-	int mode_known;			/* 0: the path could not be computed */
+	enum p2pv_answer_source source;	/* ATTACHMENT: what the MR got */
+	int mode_known;			/* 0: mode is P2PV_MAP_UNKNOWN */
 	int dmabuf_fd;
 	uint64_t dmabuf_offset;
 	uint64_t iova;
 	char provider[P2PV_PCI_ADDR_LEN];
+	uint32_t reasons;		/* MASK_ATTACHMENT: P2PV_REASON_* */
+	char importer[64];		/* MASK_ATTACHMENT: the kernel's name of
+					 * the importing device, "" unknown */
+	uint64_t reserved[4];
 };
 
 /* 0 if mr was registered on P2P memory through this library, -1 + errno
@@ -267,12 +355,16 @@ int p2pv_mr_query(const struct ibv_mr *mr, struct p2pv_mr_info *info);
 /* Does the device/kernel support dma-buf MRs?  1 yes, 0 no, -1 error. */
 int p2pv_dmabuf_mr_supported(struct ibv_pd *pd);
 
-/* Opt-in: route plain ibv_reg_mr()/ibv_reg_mr_iova2()/ibv_dereg_mr() of the
- * including file through the library. */
+/* Opt-in: route every registration entry point that libp2pverbs-preload.so
+ * interposes (ibv_reg_mr, ibv_reg_mr_iova, ibv_reg_mr_iova2) and
+ * ibv_dereg_mr() of the including file through the library. */
 #ifdef P2PV_ROUTE_VERBS
 #undef ibv_reg_mr
+#undef ibv_reg_mr_iova
 #define ibv_reg_mr(pd, addr, length, access) \
 	p2pv_reg_mr(pd, addr, length, access)
+#define ibv_reg_mr_iova(pd, addr, length, iova, access) \
+	p2pv_reg_mr_iova(pd, addr, length, iova, access)
 #define ibv_reg_mr_iova2(pd, addr, length, iova, access) \
 	p2pv_reg_mr_iova2(pd, addr, length, iova, access)
 #define ibv_dereg_mr(mr) p2pv_dereg_mr(mr)

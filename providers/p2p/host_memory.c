@@ -8,7 +8,7 @@
 #include "p2p_memory.h"
 #include "p2pv_priv.h"
 
-static int host_alloc(const char *provider, size_t length,
+static int host_alloc(const char *provider, size_t length, size_t alignment,
 		      struct p2pv_mem_chunk *out)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -22,8 +22,8 @@ static int host_alloc(const char *provider, size_t length,
 		return p2pv_err(EOVERFLOW, "host memory: length %zu too large",
 				length);
 	map_len = (length + page - 1) & ~(page - 1);
-	p = mmap(NULL, map_len, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p = p2pv_mmap_aligned(map_len, alignment, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return p2pv_err(errno, "host memory: mmap of %zu bytes: %s",
 				map_len, strerror(errno));

@@ -13,7 +13,7 @@
 #include "p2p_memory.h"
 #include "p2pv_priv.h"
 
-int p2pv_map_dmabuf(int fd, uint64_t offset, size_t length,
+int p2pv_map_dmabuf(int fd, uint64_t offset, size_t length, size_t alignment,
 		    struct p2pv_mem_chunk *out)
 {
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
@@ -31,8 +31,8 @@ int p2pv_map_dmabuf(int fd, uint64_t offset, size_t length,
 		return p2pv_err(EOVERFLOW, "dma-buf: offset %llu + length %zu overflows",
 				(unsigned long long)offset, length);
 	map_len = (size_t)((lead + length + page - 1) & ~(page - 1));
-	p = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		 (off_t)start);
+	p = p2pv_mmap_aligned(map_len, alignment, PROT_READ | PROT_WRITE,
+			      MAP_SHARED, fd, (off_t)start);
 	if (p == MAP_FAILED)
 		return p2pv_err(errno, "dma-buf: mmap of fd %d (%zu bytes at %llu): %s",
 				fd, map_len, (unsigned long long)start,
@@ -47,7 +47,7 @@ int p2pv_map_dmabuf(int fd, uint64_t offset, size_t length,
 	return 0;
 }
 
-static int p2pmem_alloc(const char *provider, size_t length,
+static int p2pmem_alloc(const char *provider, size_t length, size_t alignment,
 			struct p2pv_mem_chunk *out)
 {
 	struct p2pmem_alloc req;
@@ -61,8 +61,9 @@ static int p2pmem_alloc(const char *provider, size_t length,
 	if (p2pv_dev_path(path, sizeof(path), provider) < 0)
 		return -1;
 	dev = open(path, O_RDWR | O_CLOEXEC);
-	if (dev < 0)
-		return p2pv_err(errno, "p2pmem: cannot open %s: %s", path,
+	if (dev < 0)	/* no node: no provider driver, as unknown providers */
+		return p2pv_err(errno == ENOENT ? ENODEV : errno,
+				"p2pmem: cannot open %s: %s", path,
 				strerror(errno));
 	memset(&req, 0, sizeof(req));
 	req.size = length;
@@ -70,12 +71,14 @@ static int p2pmem_alloc(const char *provider, size_t length,
 	if (ioctl(dev, P2PMEM_IOC_ALLOC, &req) < 0) {
 		err = errno;
 		close(dev);
-		return p2pv_err(err, "p2pmem: P2PMEM_IOC_ALLOC of %zu bytes on %s: %s",
-				length, path, strerror(err));
+		return p2pv_err(err, "p2pmem: P2PMEM_IOC_ALLOC of %zu bytes on %s: %s%s",
+				length, path, strerror(err),
+				err == EDQUOT ? " (over the administrator's user_limit)" :
+				err == ENOMEM ? " (no contiguous range left)" : "");
 	}
 	close(dev);
 	fd = req.fd;
-	if (p2pv_map_dmabuf(fd, 0, length, out) < 0) {
+	if (p2pv_map_dmabuf(fd, 0, length, alignment, out) < 0) {
 		err = errno;
 		close(fd);
 		errno = err;

@@ -51,6 +51,8 @@ void fs_init(struct fakesys *fs)
 		die("mkdtemp", fs->top);
 	snprintf(fs->sys, sizeof(fs->sys), "%s/sys", fs->top);
 	mkdir_p(fs->sys);
+	fs->seqnum = 0;
+	fs->quiet = 0;
 	fs_writes(fs, "sys/bus/pci/devices/.keep", "");
 	fs_writes(fs, "sys/class/infiniband/.keep", "");
 	fs_writes(fs, "dev/p2pmem/.keep", "");
@@ -72,7 +74,8 @@ void fs_fini(struct fakesys *fs)
 	unsetenv("P2PV_SYSFS_ROOT");
 }
 
-void fs_write(struct fakesys *fs, const char *rel, const void *data, size_t len)
+static void write_file(struct fakesys *fs, const char *rel, const void *data,
+		       size_t len)
 {
 	char path[PATH_MAX], dir[PATH_MAX];
 	int fd;
@@ -86,6 +89,21 @@ void fs_write(struct fakesys *fs, const char *rel, const void *data, size_t len)
 	if (len && write(fd, data, len) != (ssize_t)len)
 		die("write", path);
 	close(fd);
+}
+
+void fs_uevent(struct fakesys *fs)
+{
+	char v[32];
+
+	snprintf(v, sizeof(v), "%llu\n", ++fs->seqnum);
+	write_file(fs, "sys/kernel/uevent_seqnum", v, strlen(v));
+}
+
+void fs_write(struct fakesys *fs, const char *rel, const void *data, size_t len)
+{
+	write_file(fs, rel, data, len);
+	if (!fs->quiet)
+		fs_uevent(fs);
 }
 
 void fs_writes(struct fakesys *fs, const char *rel, const char *text)
@@ -181,6 +199,8 @@ void fs_truncate_config(struct fakesys *fs, const char *devpath, size_t len)
 	snprintf(p, sizeof(p), "%s/sys/devices/%s/config", fs->top, devpath);
 	if (truncate(p, (off_t)len) < 0)
 		die("truncate", p);
+	if (!fs->quiet)
+		fs_uevent(fs);
 }
 
 void fs_provider(struct fakesys *fs, const char *devpath, uint64_t size,

@@ -9,6 +9,8 @@
 struct fakesys {
 	char top[PATH_MAX];	/* <tmp>; holds sys/, proc/, dev/ */
 	char sys[PATH_MAX];	/* <tmp>/sys = P2PV_SYSFS_ROOT */
+	unsigned long long seqnum;	/* sys/kernel/uevent_seqnum */
+	int quiet;		/* set: changes emit no uevent */
 };
 
 #define FS_NO_ACS (-1)
@@ -21,6 +23,9 @@ struct fakesys {
 void fs_init(struct fakesys *fs);
 /* Removes the tree and unsets P2PV_SYSFS_ROOT. */
 void fs_fini(struct fakesys *fs);
+/* Bump sys/kernel/uevent_seqnum, as the kernel does for every uevent; every
+ * change below does so unless fs->quiet is set. */
+void fs_uevent(struct fakesys *fs);
 /* Write a file below the top (relative path, parents created). */
 void fs_write(struct fakesys *fs, const char *rel, const void *data, size_t len);
 void fs_writes(struct fakesys *fs, const char *rel, const char *text);

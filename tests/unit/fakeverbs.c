@@ -100,6 +100,8 @@ __attribute__((visibility("default")))
 int ibv_dereg_mr(struct ibv_mr *mr)
 {
 	log_.dereg_calls++;
+	if (log_.dereg_errno)
+		return log_.dereg_errno;
 	free(mr);
 	return 0;
 }

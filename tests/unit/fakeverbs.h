@@ -15,6 +15,7 @@ struct fakeverbs_log {
 	uint64_t offset;
 	int calls, dmabuf_calls, dereg_calls;
 	int dmabuf_errno;	/* set: ibv_reg_dmabuf_mr fails with it */
+	int dereg_errno;	/* set: ibv_dereg_mr returns it (as verbs do) */
 	/* set: the next MR is built in this struct instead of a new one, as
 	 * when the allocator hands out a deregistered MR's address again */
 	struct ibv_mr *next_mr;

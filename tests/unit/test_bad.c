@@ -86,8 +86,11 @@ static void t_short_config(void)
 	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p), 0);
 	CHECK_INT(p.hops[1].acs, P2PV_ACS_UNKNOWN);
 	CHECK_INT(p.acs_unknown, 1);
-	CHECK_INT(p.mode, P2PV_MAP_BUS_ADDR);
+	/* the port might redirect: never the optimistic bus-addr */
+	CHECK_INT(p.mode, P2PV_MAP_UNKNOWN);
+	CHECK_INT(p.source, P2PV_SOURCE_SYSFS);
 	CHECK(strstr(p.reason, "unknown") != NULL);
+	CHECK(strstr(p.reason, "[sysfs]") != NULL);
 	/* 256 bytes: conventional config space, no ACS */
 	fs_truncate_config(&fs, "pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:00.0", 256);
 	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p), 0);

@@ -71,6 +71,7 @@ static void t_alloc_fallback(void)
 
 	fs_init(&fs);	/* no providers at all */
 	unsetenv("P2PV_P2P_POLICY");
+	unsetenv("P2PV_DEBUG");
 
 	p2pv_set_policy(P2PV_POLICY_DISABLED);
 	b = alloc_capture(text, sizeof(text));
@@ -86,18 +87,31 @@ static void t_alloc_fallback(void)
 	}
 	CHECK_STR(text, "");
 
+	/* enabled: silent, and no stale message of the failed attempt */
 	p2pv_set_policy(P2PV_POLICY_ENABLED);
 	b = alloc_capture(text, sizeof(text));
 	CHECK(b != NULL && b->type == P2PV_MEM_HOST);
 	CHECK_STR(text, "");
+	CHECK_STR(p2pv_last_error(), "");
 	p2pv_buf_free(b);
 
+	/* preferred: the reason is kept, nothing on stderr */
 	p2pv_set_policy(P2PV_POLICY_PREFERRED);
 	b = alloc_capture(text, sizeof(text));
 	CHECK(b != NULL && b->type == P2PV_MEM_HOST);
-	CHECK(strncmp(text, "libp2pverbs: P2P memory unavailable (", 37) == 0);
-	CHECK(strchr(text, '\n') == text + strlen(text) - 1);	/* one line */
+	CHECK_STR(text, "");
+	CHECK(strstr(p2pv_last_error(), "host memory instead") != NULL);
+	CHECK(strstr(p2pv_last_error(), "no usable") != NULL);
 	p2pv_buf_free(b);
+
+	/* stderr only when asked for */
+	setenv("P2PV_DEBUG", "1", 1);
+	b = alloc_capture(text, sizeof(text));
+	CHECK(b != NULL);
+	CHECK(strstr(text, "libp2pverbs: P2P memory unavailable (") != NULL);
+	CHECK(strstr(text, "using host memory\n") != NULL);
+	p2pv_buf_free(b);
+	unsetenv("P2PV_DEBUG");
 
 	p2pv_set_policy(P2PV_POLICY_REQUIRED);
 	b = alloc_capture(text, sizeof(text));
@@ -110,33 +124,133 @@ static void t_alloc_fallback(void)
 	/* env override turns "required" into "preferred" */
 	setenv("P2PV_P2P_POLICY", "preferred", 1);
 	b = alloc_capture(text, sizeof(text));
-	CHECK(b != NULL);
-	CHECK(strstr(text, "using host memory") != NULL);
+	CHECK(b != NULL && b->type == P2PV_MEM_HOST);
+	CHECK_STR(text, "");
 	p2pv_buf_free(b);
 	unsetenv("P2PV_P2P_POLICY");
 	p2pv_set_policy(P2PV_POLICY_ENABLED);
 	fs_fini(&fs);
 }
 
+/* A named provider that cannot serve is an error under every policy:
+ * never host memory in its place */
 static void t_named_provider_errors(void)
 {
+	static const enum p2pv_policy all[] = {
+		P2PV_POLICY_DISABLED, P2PV_POLICY_ENABLED,
+		P2PV_POLICY_PREFERRED, P2PV_POLICY_REQUIRED,
+	};
 	struct p2pv_buf *b;
+	char text[1024];
+	size_t i;
 
 	fs_init(&fs);
 	topo_switch(&fs, 0x1234, 0, 0);
-	p2pv_set_policy(P2PV_POLICY_REQUIRED);
-	/* unknown provider */
-	b = p2pv_buf_alloc("0000:05:00.0", NULL, 4096);
-	CHECK(b == NULL);
-	CHECK(strstr(p2pv_last_error(), "0000:05:00.0") != NULL);
-	/* too big */
-	b = p2pv_buf_alloc("0000:03:00.0", NULL, 2 << 20);
-	CHECK(b == NULL);
-	CHECK_INT(errno, ENOSPC);
-	/* no /dev node (no kernel driver in a unit test) */
-	b = p2pv_buf_alloc("0000:03:00.0", NULL, 4096);
-	CHECK(b == NULL);
-	CHECK(strstr(p2pv_last_error(), "dev/p2pmem/0000:03:00.0") != NULL);
+	unsetenv("P2PV_P2P_POLICY");
+	unsetenv("P2PV_DEBUG");
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		p2pv_set_policy(all[i]);
+		/* unknown provider */
+		b = p2pv_buf_alloc("0000:05:00.0", NULL, 4096);
+		CHECK(b == NULL);
+		CHECK_INT(errno, all[i] == P2PV_POLICY_DISABLED ? EPERM : ENODEV);
+		CHECK(strstr(p2pv_last_error(), "0000:05:00.0") != NULL);
+		/* malformed name */
+		b = p2pv_buf_alloc("not-a-bdf", NULL, 4096);
+		CHECK(b == NULL);
+		CHECK_INT(errno, all[i] == P2PV_POLICY_DISABLED ? EPERM : EINVAL);
+		if (all[i] == P2PV_POLICY_DISABLED)
+			continue;
+		/* too big */
+		b = p2pv_buf_alloc("0000:03:00.0", NULL, 2 << 20);
+		CHECK(b == NULL);
+		CHECK_INT(errno, ENOSPC);
+		/* no /dev node (no kernel driver in a unit test) */
+		b = p2pv_buf_alloc("0000:03:00.0", NULL, 4096);
+		CHECK(b == NULL);
+		CHECK_INT(errno, ENODEV);
+		CHECK(strstr(p2pv_last_error(), "dev/p2pmem/0000:03:00.0") != NULL);
+	}
+	/* and nothing was written to stderr on the way */
+	p2pv_set_policy(P2PV_POLICY_PREFERRED);
+	b = alloc_capture(text, sizeof(text));	/* chooses; falls back */
+	CHECK(b != NULL && b->type == P2PV_MEM_HOST);
+	CHECK_STR(text, "");
+	p2pv_buf_free(b);
+	p2pv_set_policy(P2PV_POLICY_ENABLED);
+	fs_fini(&fs);
+}
+
+/* p2pv_buf_alloc_attr(): validated attributes, P2P_ONLY, alignment */
+static void t_alloc_attr(void)
+{
+	struct p2pv_buf_alloc_attr a;
+	struct p2pv_buf *b;
+
+	fs_init(&fs);
+	unsetenv("P2PV_P2P_POLICY");
+	p2pv_set_policy(P2PV_POLICY_ENABLED);
+	memset(&a, 0, sizeof(a));
+	a.length = 5000;
+	a.comp_mask = P2PV_BUF_ALLOC_ATTR_MASK_ALIGNMENT;
+	a.alignment = 1 << 21;
+	b = p2pv_buf_alloc_attr(&a, sizeof(a));
+	CHECK(b != NULL);
+	if (b) {
+		CHECK_INT((uintptr_t)b->addr & ((1 << 21) - 1), 0);
+		CHECK_INT(b->type, P2PV_MEM_HOST);
+		CHECK_INT(p2pv_buf_free(b), 0);
+	}
+	a.alignment = 3000;			/* not a power of two */
+	CHECK(p2pv_buf_alloc_attr(&a, sizeof(a)) == NULL);
+	CHECK_INT(errno, EINVAL);
+	a.alignment = 4096;
+	a.comp_mask |= 1ULL << 40;		/* a bit from the future */
+	CHECK(p2pv_buf_alloc_attr(&a, sizeof(a)) == NULL);
+	CHECK_INT(errno, EOPNOTSUPP);
+	a.comp_mask = 0;
+	a.reserved[0] = 1;
+	CHECK(p2pv_buf_alloc_attr(&a, sizeof(a)) == NULL);
+	CHECK_INT(errno, EOPNOTSUPP);
+	a.reserved[0] = 0;
+	CHECK(p2pv_buf_alloc_attr(&a, 8) == NULL);	/* inlen too small */
+	CHECK_INT(errno, EINVAL);
+	CHECK(p2pv_buf_alloc_attr(NULL, sizeof(a)) == NULL);
+	CHECK_INT(errno, EINVAL);
+	/* P2P only: no host memory under "enabled" either */
+	a.comp_mask = P2PV_BUF_ALLOC_ATTR_MASK_FLAGS;
+	a.flags = P2PV_BUF_ALLOC_P2P_ONLY;
+	CHECK(p2pv_buf_alloc_attr(&a, sizeof(a)) == NULL);
+	CHECK_INT(errno, ENODEV);
+	CHECK(strstr(p2pv_last_error(), "P2P_ONLY") != NULL);
+	a.flags = 1ULL << 9;
+	CHECK(p2pv_buf_alloc_attr(&a, sizeof(a)) == NULL);
+	CHECK_INT(errno, EOPNOTSUPP);
+	fs_fini(&fs);
+}
+
+/* Freeing twice, or a pointer the library never handed out: an error with
+ * a message, not a crash (the ASan build runs this too) */
+static void t_double_free(void)
+{
+	struct p2pv_buf *b, fake;
+	char *heap = malloc(64);
+
+	fs_init(&fs);
+	p2pv_set_policy(P2PV_POLICY_DISABLED);
+	b = p2pv_buf_alloc(NULL, NULL, 4096);
+	CHECK(b != NULL);
+	CHECK_INT(p2pv_buf_free(b), 0);
+	CHECK_INT(p2pv_buf_free(b), -1);
+	CHECK_INT(errno, EINVAL);
+	CHECK(strstr(p2pv_last_error(), "freed twice") != NULL);
+	memset(&fake, 0, sizeof(fake));
+	CHECK_INT(p2pv_buf_free(&fake), -1);
+	CHECK_INT(errno, EINVAL);
+	CHECK_INT(p2pv_buf_free((struct p2pv_buf *)heap), -1);
+	CHECK_INT(errno, EINVAL);
+	CHECK_INT(p2pv_buf_free(NULL), -1);
+	free(heap);
 	p2pv_set_policy(P2PV_POLICY_ENABLED);
 	fs_fini(&fs);
 }
@@ -146,6 +260,8 @@ static const struct tcase cases[] = {
 	{ "env_override", t_env_override },
 	{ "alloc_fallback", t_alloc_fallback },
 	{ "named_provider_errors", t_named_provider_errors },
+	{ "alloc_attr", t_alloc_attr },
+	{ "double_free", t_double_free },
 	{ NULL, NULL },
 };
 

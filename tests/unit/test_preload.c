@@ -253,6 +253,102 @@ static void t_stale_mr(void)
 	fs_fini(&fs);
 }
 
+/*
+ * The program unmaps a P2P buffer and maps anonymous memory at the same
+ * address: that is host memory now and must be registered as such, by the
+ * routed ibv_reg_mr() and by p2pv_reg_mr() alike.
+ */
+static void t_stale_mapping(void)
+{
+	struct p2pv_mr_info mi;
+	struct p2pv_buf *b;
+	struct ibv_mr *mr;
+	void *addr, *again;
+	int fd;
+
+	b = setup_with_buf(&fd);
+	if (!b)
+		return;
+	addr = b->addr;
+	CHECK_INT(p2pv_is_p2p(addr), 1);
+	CHECK_INT(munmap(addr, 3 * 4096), 0);
+	again = mmap(addr, 3 * 4096, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	CHECK(again == addr);
+	CHECK_INT(p2pv_is_p2p(addr), 0);
+	CHECK_INT(p2pv_ptr_query(addr, NULL), -1);
+	CHECK_INT(errno, ENOENT);
+	mr = ibv_reg_mr(&pd, addr, 4096, IBV_ACCESS_LOCAL_WRITE);
+	CHECK(mr != NULL);
+	CHECK_STR(flog()->last, "ibv_reg_mr");
+	CHECK_INT(flog()->dmabuf_calls, 0);
+	CHECK_INT(p2pv_mr_query(mr, &mi), -1);
+	ibv_dereg_mr(mr);
+	mr = p2pv_reg_mr(&pd, (char *)addr + 4096, 4096, IBV_ACCESS_LOCAL_WRITE);
+	CHECK(mr != NULL);
+	CHECK_STR(flog()->last, "ibv_reg_mr");
+	CHECK_INT(flog()->dmabuf_calls, 0);
+	p2pv_dereg_mr(mr);
+	/* the buffer is refused by p2pv_reg_buf, and freeing it leaves the
+	 * program's new mapping alone */
+	CHECK(p2pv_reg_buf(&pd, b, 0, 0, IBV_ACCESS_LOCAL_WRITE) == NULL);
+	CHECK_INT(errno, EINVAL);
+	CHECK_INT(p2pv_buf_free(b), 0);
+	((volatile char *)addr)[100] = 1;	/* still mapped: no SIGSEGV */
+	munmap(addr, 3 * 4096);
+	close(fd);
+	fs_fini(&fs);
+}
+
+/* One error model: NULL/zero arguments are EINVAL with a message, and
+ * p2pv_dereg_mr() returns -1 + errno where ibv_dereg_mr() returns errno */
+static void t_bad_args(void)
+{
+	struct p2pv_mr_info mi;
+	struct p2pv_buf *b;
+	struct ibv_mr *mr;
+	char host[64];
+	int fd;
+
+	b = setup_with_buf(&fd);
+	if (!b)
+		return;
+	errno = 0;
+	CHECK(p2pv_reg_mr(&pd, NULL, 4096, IBV_ACCESS_LOCAL_WRITE) == NULL);
+	CHECK_INT(errno, EINVAL);
+	CHECK(strstr(p2pv_last_error(), "NULL address") != NULL);
+	CHECK(p2pv_reg_mr(&pd, host, 0, IBV_ACCESS_LOCAL_WRITE) == NULL);
+	CHECK_INT(errno, EINVAL);
+	CHECK(p2pv_reg_mr_iova2(&pd, NULL, 64, 0, 0) == NULL);
+	CHECK_INT(errno, EINVAL);
+	CHECK(p2pv_reg_mr_iova(NULL, host, 64, 0, 0) == NULL);
+	CHECK_INT(errno, EINVAL);
+	CHECK_INT(flog()->calls, 0);
+	CHECK_INT(p2pv_dereg_mr(NULL), -1);
+	CHECK_INT(errno, EINVAL);
+	mr = p2pv_reg_mr(&pd, b->addr, 64, IBV_ACCESS_LOCAL_WRITE);
+	CHECK(mr != NULL);
+	/* the optional fields only when asked for */
+	memset(&mi, 0xff, sizeof(mi));
+	mi.comp_mask = 0;
+	CHECK_INT(p2pv_mr_query(mr, &mi), 0);
+	CHECK_INT(mi.comp_mask, 0);
+	mi.comp_mask = P2PV_MR_INFO_MASK_ATTACHMENT;
+	CHECK_INT(p2pv_mr_query(mr, &mi), 0);
+	CHECK_INT(mi.comp_mask, P2PV_MR_INFO_MASK_ATTACHMENT);
+	CHECK_STR(mi.importer, "");	/* no kernel node in a unit test */
+	CHECK_INT(mi.source, P2PV_SOURCE_SYSFS);
+	flog()->dereg_errno = EBUSY;
+	CHECK_INT(p2pv_dereg_mr(mr), -1);
+	CHECK_INT(errno, EBUSY);
+	CHECK(strstr(p2pv_last_error(), "ibv_dereg_mr") != NULL);
+	flog()->dereg_errno = 0;
+	free(mr);	/* the fake kept it after the failed dereg */
+	p2pv_buf_free(b);
+	close(fd);
+	fs_fini(&fs);
+}
+
 static void t_dmabuf_probe(void)
 {
 	setup();
@@ -276,6 +372,8 @@ static const struct tcase cases[] = {
 	{ "library_api", t_library_api },
 	{ "stale_mr", t_stale_mr },
 	{ "dmabuf_probe", t_dmabuf_probe },
+	{ "stale_mapping", t_stale_mapping },
+	{ "bad_args", t_bad_args },
 	{ NULL, NULL },
 };
 

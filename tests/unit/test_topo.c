@@ -238,15 +238,32 @@ static void topo_two_hosts(const char *host2, const char *rp2, const char *hb2,
 	fs_ibdev(&fs, "mlx5_1", p);
 }
 
+#define PROV_DIR "sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0"
+
+/* SYS is the inter-socket link: two host bridges on one NUMA node are PHB */
 static void t_across_host_bridges(void)
 {
 	struct p2pv_path p;
 
-	/* two root buses of domain 0 */
+	/* two root buses of domain 0, each on its own NUMA node */
 	fs_init(&fs);
 	topo_two_hosts("pci0000:80", "0000:80:01.0", "0000:80:00.0",
 		       "0000:81:00.0", 0x3c00);
 	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_1", &p), 0);
+	CHECK_INT(p.path_class, P2PV_PATH_PHB);		/* NUMA unknown */
+	fs_writes(&fs, PROV_DIR "/numa_node", "0\n");
+	fs_writes(&fs, "sys/devices/pci0000:80/0000:80:01.0/0000:81:00.0/numa_node",
+		  "0\n");
+	p.comp_mask = P2PV_PATH_MASK_NUMA;
+	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_1", &p), 0);
+	CHECK_INT(p.path_class, P2PV_PATH_PHB);		/* one node */
+	CHECK_INT(p.comp_mask, P2PV_PATH_MASK_NUMA);
+	CHECK_INT(p.client_numa_node, 0);
+	fs_writes(&fs, "sys/devices/pci0000:80/0000:80:01.0/0000:81:00.0/numa_node",
+		  "1\n");
+	p.comp_mask = 0;
+	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_1", &p), 0);
+	CHECK_INT(p.comp_mask, 0);	/* optional fields not asked for */
 	CHECK_INT(p.path_class, P2PV_PATH_SYS);
 	CHECK_INT(p.mode, P2PV_MAP_REFUSED);	/* 3c00 needs one host bridge */
 	CHECK_STR(p.client_host_bridge, "pci0000:80");
@@ -256,7 +273,7 @@ static void t_across_host_bridges(void)
 	topo_two_hosts("pci0000:80", "0000:80:01.0", "0000:80:00.0",
 		       "0000:81:00.0", 0x2030);
 	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_1", &p), 0);
-	CHECK_INT(p.path_class, P2PV_PATH_SYS);
+	CHECK_INT(p.path_class, P2PV_PATH_PHB);
 	CHECK_INT(p.mode, P2PV_MAP_HOST_BRIDGE);
 	fs_fini(&fs);
 
@@ -265,6 +282,9 @@ static void t_across_host_bridges(void)
 	topo_two_hosts("pci0001:00", "0001:00:01.0", "0001:00:00.0",
 		       "0001:01:00.0", 0x1234);
 	fs_cpuinfo(&fs, "AuthenticAMD", 0x19);
+	fs_writes(&fs, PROV_DIR "/numa_node", "0\n");
+	fs_writes(&fs, "sys/devices/pci0001:00/0001:00:01.0/0001:01:00.0/numa_node",
+		  "3\n");
 	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_1", &p), 0);
 	CHECK_INT(p.path_class, P2PV_PATH_SYS);
 	CHECK_INT(p.mode, P2PV_MAP_HOST_BRIDGE);
@@ -360,7 +380,7 @@ static void t_provider_list(void)
 	}
 	p2pv_free_provider_list(l);
 	CHECK_INT(p2pv_query_provider("0000:04:00.0", &one), -1);
-	CHECK_INT(errno, ENOENT);
+	CHECK_INT(errno, ENODEV);
 	CHECK_INT(p2pv_query_provider("0000:03:00.0", &one), 0);
 	CHECK_INT(one.kind, P2PV_PROVIDER_NVME_CMB);
 	fs_fini(&fs);

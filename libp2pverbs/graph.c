@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR Linux-OpenIB) */
+/*
+ * The provider x RDMA device graph, computed once per process and reused.
+ * Providers (their chains and open nodes) are listed when the graph is
+ * built; devices join when first named; the path of a pair is computed the
+ * first time it is asked for.  The graph is dropped and rebuilt lazily when
+ * the kernel's uevent sequence number (<sysfs>/kernel/uevent_seqnum) has
+ * moved - every device or driver that comes or goes emits a uevent - when
+ * an operation on a provider fails with ENODEV, or when the sysfs root
+ * changes.  Without a readable sequence number nothing is reused.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "p2pv_priv.h"
+
+static struct p2pv_graph graph = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.seq_fd = -1,
+};
+
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&graph.lock);
+}
+
+static void fork_release(void)
+{
+	pthread_mutex_unlock(&graph.lock);
+}
+
+__attribute__((constructor)) static void graph_fork_safe(void)
+{
+	pthread_atfork(fork_prepare, fork_release, fork_release);
+}
+
+static void drop_devices(void)
+{
+	int i;
+
+	for (i = 0; i < graph.ndev; i++) {
+		free(graph.dev[i].chain);
+		free(graph.dev[i].paths);
+		free(graph.dev[i].have);
+	}
+	free(graph.dev);
+	graph.dev = NULL;
+	graph.ndev = 0;
+}
+
+static void drop_all(void)
+{
+	int i;
+
+	drop_devices();
+	for (i = 0; i < graph.nprov; i++) {
+		free(graph.prov[i].chain);
+		if (graph.prov[i].node_fd >= 0)
+			close(graph.prov[i].node_fd);
+	}
+	free(graph.prov);
+	graph.prov = NULL;
+	graph.nprov = 0;
+	graph.valid = 0;
+}
+
+void p2pv_graph_invalidate(void)
+{
+	pthread_mutex_lock(&graph.lock);
+	graph.valid = 0;
+	pthread_mutex_unlock(&graph.lock);
+}
+
+/* The kernel's uevent counter; -1 when it cannot be read */
+static int read_seqnum(uint64_t *seq)
+{
+	char path[PATH_MAX], buf[32], *end;
+	ssize_t r;
+
+	if (strcmp(graph.root, p2pv_sysfs_root())) {
+		if (graph.seq_fd >= 0)
+			close(graph.seq_fd);
+		graph.seq_fd = -1;
+		graph.valid = 0;
+		snprintf(graph.root, sizeof(graph.root), "%s", p2pv_sysfs_root());
+		if (p2pv_fmt(path, sizeof(path), "%s/kernel/uevent_seqnum",
+			     graph.root) == 0)
+			graph.seq_fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	if (graph.seq_fd < 0)
+		return -1;
+	r = pread(graph.seq_fd, buf, sizeof(buf) - 1, 0);
+	if (r <= 0)
+		return -1;
+	buf[r] = 0;
+	*seq = strtoull(buf, &end, 10);
+	return end == buf ? -1 : 0;
+}
+
+static int build(void)
+{
+	struct p2pv_provider *list;
+	int n, i;
+
+	drop_all();
+	memset(&graph.ctx, 0, sizeof(graph.ctx));
+	list = p2pv_get_provider_list(&n);
+	if (!list)
+		return -1;
+	graph.prov = calloc(n ? (size_t)n : 1, sizeof(*graph.prov));
+	if (!graph.prov) {
+		free(list);
+		return p2pv_err(ENOMEM, "out of memory");
+	}
+	for (i = 0; i < n; i++) {
+		struct p2pv_graph_provider *gp = &graph.prov[graph.nprov];
+		int saved = errno;
+
+		gp->info = list[i];
+		gp->chain = malloc(sizeof(*gp->chain));
+		if (!gp->chain || p2pv_chain_pci(list[i].pci_addr, gp->chain) < 0) {
+			free(gp->chain);
+			continue;	/* not reachable as PCI: not usable */
+		}
+		gp->node_fd = p2pv_node_open(list[i].pci_addr);
+		errno = saved;
+		graph.nprov++;
+	}
+	free(list);
+	graph.valid = 1;
+	return 0;
+}
+
+int p2pv_graph_lock(void)
+{
+	uint64_t seq = 0;
+	int have_seq;
+
+	pthread_mutex_lock(&graph.lock);
+	have_seq = read_seqnum(&seq) == 0;
+	if (graph.valid && have_seq && seq == graph.seqnum)
+		return 0;
+	graph.seqnum = seq;
+	if (build() < 0) {
+		pthread_mutex_unlock(&graph.lock);
+		return -1;
+	}
+	return 0;
+}
+
+void p2pv_graph_unlock(void)
+{
+	pthread_mutex_unlock(&graph.lock);
+}
+
+struct p2pv_graph *p2pv_graph_get(void)
+{
+	return &graph;
+}
+
+int p2pv_graph_find_provider(const char *bdf)
+{
+	int i;
+
+	for (i = 0; i < graph.nprov; i++)
+		if (!strcmp(graph.prov[i].info.pci_addr, bdf))
+			return i;
+	return -1;
+}
+
+struct p2pv_graph_device *p2pv_graph_device(const char *ibdev)
+{
+	struct p2pv_graph_device *d, *tmp;
+	int i;
+
+	for (i = 0; i < graph.ndev; i++)
+		if (!strcmp(graph.dev[i].name, ibdev))
+			return &graph.dev[i];
+	if (strlen(ibdev) >= sizeof(d->name)) {
+		p2pv_err(EINVAL, "RDMA device name too long: %.32s...", ibdev);
+		return NULL;
+	}
+	tmp = realloc(graph.dev, (size_t)(graph.ndev + 1) * sizeof(*tmp));
+	if (!tmp) {
+		p2pv_err(ENOMEM, "out of memory");
+		return NULL;
+	}
+	graph.dev = tmp;
+	d = &graph.dev[graph.ndev];
+	memset(d, 0, sizeof(*d));
+	d->chain = malloc(sizeof(*d->chain));
+	d->paths = calloc(graph.nprov ? (size_t)graph.nprov : 1, sizeof(*d->paths));
+	d->have = calloc(graph.nprov ? (size_t)graph.nprov : 1, 1);
+	if (!d->chain || !d->paths || !d->have) {
+		p2pv_err(ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (p2pv_chain_ibdev(ibdev, d->chain) < 0)
+		goto fail;
+	snprintf(d->name, sizeof(d->name), "%s", ibdev);
+	/* the kernel names a DMA importer by its PCI function, a CPU importer
+	 * by the ib_device's own name */
+	snprintf(d->importer, sizeof(d->importer), "%s",
+		 d->chain->is_pci ? d->chain->hop[0].pci_addr : ibdev);
+	graph.ndev++;
+	return d;
+fail:
+	free(d->chain);
+	free(d->paths);
+	free(d->have);
+	return NULL;
+}
+
+const struct p2pv_path *p2pv_graph_path(struct p2pv_graph_device *d, int prov)
+{
+	struct p2pv_graph_provider *gp = &graph.prov[prov];
+
+	if (!d->have[prov]) {
+		p2pv_path_compute(&graph.ctx, gp->chain, d->chain, gp->node_fd,
+				  &d->paths[prov]);
+		d->have[prov] = 1;
+	}
+	return &d->paths[prov];
+}
+
+void p2pv_path_copy_out(struct p2pv_path *out, const struct p2pv_path *p)
+{
+	uint64_t want = out->comp_mask;
+
+	memcpy(out, p, offsetof(struct p2pv_path, provider_numa_node));
+	out->comp_mask = 0;
+	if (want & P2PV_PATH_MASK_NUMA) {
+		out->provider_numa_node = p->provider_numa_node;
+		out->client_numa_node = p->client_numa_node;
+		out->comp_mask |= P2PV_PATH_MASK_NUMA;
+	}
+}
+
+/* A path for a PCI function that is not a provider: computed, not kept */
+static int uncached_path(const char *bdf, const char *ibdev,
+			 struct p2pv_path *path)
+{
+	struct p2pv_chain *pc = malloc(sizeof(*pc)), *cc = malloc(sizeof(*cc));
+	struct p2pv_topo_ctx ctx = { 0 };
+	struct p2pv_path tmp;
+	int ret = -1;
+
+	if (!pc || !cc) {
+		p2pv_err(ENOMEM, "out of memory");
+	} else if (p2pv_chain_pci(bdf, pc) == 0 &&
+		   p2pv_chain_ibdev(ibdev, cc) == 0) {
+		p2pv_path_compute(&ctx, pc, cc, -1, &tmp);
+		p2pv_path_copy_out(path, &tmp);
+		ret = 0;
+	}
+	free(pc);
+	free(cc);
+	return ret;
+}
+
+P2PV_EXPORT int p2pv_query_path_by_name(const char *provider,
+					const char *ibdev_name,
+					struct p2pv_path *path)
+{
+	struct p2pv_graph_device *d;
+	int i, ret = -1;
+
+	if (!path)
+		return p2pv_err(EINVAL, "p2pv_query_path: NULL path");
+	if (p2pv_parse_bdf(provider, NULL, NULL, NULL, NULL) < 0)
+		return -1;
+	if (!ibdev_name)
+		return p2pv_err(EINVAL, "p2pv_query_path: NULL device");
+	if (p2pv_graph_lock() < 0)
+		return -1;
+	i = p2pv_graph_find_provider(provider);
+	if (i < 0) {
+		p2pv_graph_unlock();
+		return uncached_path(provider, ibdev_name, path);
+	}
+	d = p2pv_graph_device(ibdev_name);
+	if (d) {
+		p2pv_path_copy_out(path, p2pv_graph_path(d, i));
+		ret = 0;
+	}
+	p2pv_graph_unlock();
+	return ret;
+}
+
+P2PV_EXPORT int p2pv_query_path(const char *provider, struct ibv_device *device,
+				struct p2pv_path *path)
+{
+	if (!device)
+		return p2pv_err(EINVAL, "p2pv_query_path: NULL device");
+	return p2pv_query_path_by_name(provider, device->name, path);
+}
+
+P2PV_EXPORT int p2pv_query_path_ctx(const char *provider,
+				    struct ibv_context *ctx,
+				    struct p2pv_path *path)
+{
+	if (!ctx || !ctx->device)
+		return p2pv_err(EINVAL, "p2pv_query_path_ctx: NULL context");
+	return p2pv_query_path_by_name(provider, ctx->device->name, path);
+}
