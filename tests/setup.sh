@@ -18,8 +18,9 @@ PACKAGES=(
 	# userspace build and tests
 	build-essential cmake ninja-build pkg-config ccache git python3
 	libibverbs-dev librdmacm-dev
-	# kernel build (linux-source-6.12 is a binary package in bookworm-security)
-	linux-source-6.12 bc bison flex libelf-dev libssl-dev cpio kmod xz-utils
+	# kernel build (the linux-source-7.3 tarball itself is downloaded by
+	# tests/vm/build-kernel.sh from trixie-backports, never installed)
+	bc bison flex libelf-dev libssl-dev cpio kmod xz-utils debian-archive-keyring
 	# rdma-core and perftest from source (valgrind: rdma-core's memcheck
 	# annotations, and the in-guest valgrind runs of libp2pverbs)
 	libnl-3-dev libnl-route-3-dev libudev-dev autoconf automake libtool libpci-dev

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Build the p2pverbs guest kernel: Debian's linux-source-6.12 + kernel-patches/series
+# Build the p2pverbs guest kernel: Debian's linux-source-7.3 + kernel-patches/series
 # + the config fragment, in a build tree outside the repository keyed by everything
 # that affects the result, with ccache.  Prints the path of the bzImage on stdout.
 #
@@ -11,7 +11,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 patches="$repo/kernel-patches"
 cache=${P2PV_CACHE:-/var/cache/p2pverbs}
-tarball=/usr/src/linux-source-6.12.tar.xz
 jobs=${P2PV_JOBS:-$(nproc)}
 
 fragments=("$patches/p2pverbs.config")
@@ -23,7 +22,46 @@ fi
 
 log() { echo "build-kernel: $*" >&2; }
 
-[ -r "$tarball" ] || { log "$tarball missing: run tests/setup.sh"; exit 1; }
+# Linux 7.3 is packaged for Debian 13 only, in trixie-backports.  Its source
+# package is architecture-independent and holds a plain tarball, so it is
+# downloaded with an apt configuration of its own and unpacked into the cache:
+# nothing from backports is installed into the host.  Whichever 7.3.x Debian
+# serves is used; its version goes into the log and the cache key.  Without
+# the archive (offline), the newest version downloaded before is used.
+apt_dir="$cache/apt-trixie-backports"
+apt_opts=(-o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+	-o Dir::State::Lists="$apt_dir/lists" -o Dir::Cache="$apt_dir/cache"
+	-o Debug::NoLocking=1 -o APT::Sandbox::User=root)
+fetch_source() {
+	local dl="$cache/downloads" version deb
+	mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$dl"
+	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie-backports main" \
+		>"$apt_dir/sources.list"
+	if apt-get "${apt_opts[@]}" -q update >"$apt_dir/update.log" 2>&1; then
+		version=$(apt-cache "${apt_opts[@]}" policy linux-source-7.3 |
+			sed -n 's/^ *Candidate: *//p')
+		[ -n "$version" ] && [ "$version" != "(none)" ] ||
+			{ log "linux-source-7.3 is no longer in trixie-backports: nothing to build the guest kernel from"; exit 1; }
+		deb="$dl/linux-source-7.3_${version//:/%3a}_all.deb"
+		if [ ! -f "$deb.unpacked" ]; then
+			(cd "$dl" && apt-get "${apt_opts[@]}" -q download "linux-source-7.3=$version" >&2) ||
+				{ log "downloading linux-source-7.3 $version failed"; exit 1; }
+			rm -rf "$dl/linux-source-7.3"
+			dpkg-deb -x "$deb" "$dl/linux-source-7.3"
+			rm -f "$deb"
+			echo "$version" >"$dl/linux-source-7.3.version"
+			touch "$deb.unpacked"
+		fi
+	else
+		log "trixie-backports unreachable (see $apt_dir/update.log); using the source downloaded before"
+	fi
+	[ -r "$dl/linux-source-7.3/usr/src/linux-source-7.3.tar.xz" ] ||
+		{ log "no linux-source-7.3 downloaded: the guest kernel cannot be built"; exit 1; }
+}
+fetch_source
+tarball="$cache/downloads/linux-source-7.3/usr/src/linux-source-7.3.tar.xz"
+src_version=$(cat "$cache/downloads/linux-source-7.3.version")
+log "linux-source-7.3 $src_version"
 
 # The key covers the source package, the series file, every patch it names
 # (in order) and the fragments, so a change to any of them gets its own tree.
@@ -31,7 +69,7 @@ series_files() {
 	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$patches/series"
 }
 key=$( {
-	dpkg-query -W -f='${Version}\n' linux-source-6.12
+	echo "linux-source-7.3 $src_version"
 	cat "$patches/series"
 	series_files | while read -r p; do cat "$patches/$p"; done
 	cat "${fragments[@]}"
