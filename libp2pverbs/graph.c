@@ -43,9 +43,10 @@ static void drop_devices(void)
 	int i;
 
 	for (i = 0; i < graph.ndev; i++) {
-		free(graph.dev[i].chain);
-		free(graph.dev[i].paths);
-		free(graph.dev[i].have);
+		free(graph.dev[i]->chain);
+		free(graph.dev[i]->paths);
+		free(graph.dev[i]->have);
+		free(graph.dev[i]);
 	}
 	free(graph.dev);
 	graph.dev = NULL;
@@ -172,14 +173,15 @@ int p2pv_graph_find_provider(const char *bdf)
 	return -1;
 }
 
+/* Devices are allocated one by one: callers hold pointers to several */
 struct p2pv_graph_device *p2pv_graph_device(const char *ibdev)
 {
-	struct p2pv_graph_device *d, *tmp;
+	struct p2pv_graph_device *d, **tmp;
 	int i;
 
 	for (i = 0; i < graph.ndev; i++)
-		if (!strcmp(graph.dev[i].name, ibdev))
-			return &graph.dev[i];
+		if (!strcmp(graph.dev[i]->name, ibdev))
+			return graph.dev[i];
 	if (strlen(ibdev) >= sizeof(d->name)) {
 		p2pv_err(EINVAL, "RDMA device name too long: %.32s...", ibdev);
 		return NULL;
@@ -190,8 +192,11 @@ struct p2pv_graph_device *p2pv_graph_device(const char *ibdev)
 		return NULL;
 	}
 	graph.dev = tmp;
-	d = &graph.dev[graph.ndev];
-	memset(d, 0, sizeof(*d));
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		p2pv_err(ENOMEM, "out of memory");
+		return NULL;
+	}
 	d->chain = malloc(sizeof(*d->chain));
 	d->paths = calloc(graph.nprov ? (size_t)graph.nprov : 1, sizeof(*d->paths));
 	d->have = calloc(graph.nprov ? (size_t)graph.nprov : 1, 1);
@@ -206,12 +211,13 @@ struct p2pv_graph_device *p2pv_graph_device(const char *ibdev)
 	 * by the ib_device's own name */
 	snprintf(d->importer, sizeof(d->importer), "%s",
 		 d->chain->is_pci ? d->chain->hop[0].pci_addr : ibdev);
-	graph.ndev++;
+	graph.dev[graph.ndev++] = d;
 	return d;
 fail:
 	free(d->chain);
 	free(d->paths);
 	free(d->have);
+	free(d);
 	return NULL;
 }
 

@@ -111,7 +111,7 @@ struct p2pv_graph {
 	struct p2pv_topo_ctx ctx;
 	struct p2pv_graph_provider *prov;
 	int nprov;
-	struct p2pv_graph_device *dev;
+	struct p2pv_graph_device **dev;
 	int ndev;
 };
 /* Lock the graph, rebuilt if providers or devices changed: 0 or -1 */
