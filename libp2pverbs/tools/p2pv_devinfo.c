@@ -57,12 +57,21 @@ static struct rdev *list_rdma(int *num, const char *only)
 		memset(&l[n], 0, sizeof(l[n]));
 		memcpy(l[n].name, e->d_name, strlen(e->d_name) + 1);
 		snprintf(link, sizeof(link), "%s/%s/device", dir, e->d_name);
-		if (realpath(link, real)) {
-			base = strrchr(real, '/');
-			base = base ? base + 1 : real;
-			if (strchr(base, ':') && strchr(base, '.') &&
-			    strlen(base) < sizeof(l[n].pci))
-				memcpy(l[n].pci, base, strlen(base) + 1);
+		/* the nearest PCI function at or above the device: an
+		 * auxiliary device or sub-function DMAs through its parent */
+		if (realpath(link, real) && strstr(real, "/pci")) {
+			while ((base = strrchr(real, '/'))) {
+				unsigned dom, bus, dev, fn;
+				int len = -1;
+
+				if (sscanf(base + 1, "%x:%x:%x.%x%n", &dom, &bus, &dev, &fn,
+					   &len) == 4 && len == (int)strlen(base + 1) &&
+				    strlen(base + 1) < sizeof(l[n].pci)) {
+					memcpy(l[n].pci, base + 1, strlen(base + 1) + 1);
+					break;
+				}
+				*base = 0;
+			}
 		}
 		n++;
 	}
@@ -91,10 +100,10 @@ static void print_reasons(uint32_t r)
 {
 	static const char *const names[] = { "acs-redirect", "no-common-bridge",
 					     "host-bridge-denied", "not-pci",
-					     "iommu" };
+					     "iommu", "revocable-only" };
 	int i, first = 1;
 
-	for (i = 0; i < 5; i++)
+	for (i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
 		if (r & (1U << i)) {
 			printf("%s%s", first ? "" : ",", names[i]);
 			first = 0;
@@ -200,8 +209,7 @@ int main(int argc, char **argv)
 				printf(", \"class\": \"%s\", \"mode\": \"%s\", \"reasons\": %u, \"distance\": %d, \"source\": \"%s\", \"acs_redirects\": %d, \"reason\": ",
 				       p2pv_path_class_str(p->path_class),
 				       p2pv_map_mode_str(p->mode), p->reasons,
-				       p->distance,
-				       p->source == P2PV_SOURCE_KERNEL ? "kernel" : "sysfs",
+				       p->distance, p2pv_answer_source_str(p->source),
 				       p->acs_redirects);
 				json_str(p->reason);
 				printf(", \"hops\": [");
@@ -256,12 +264,14 @@ int main(int argc, char **argv)
 				if (devs[j].pci[0])
 					printf("  \"%s\" -> \"%s\" [style=dotted, arrowhead=none];\n",
 					       devs[j].pci, devs[j].name);
-				printf("  \"%s\" -> \"%s\" [style=dashed, constraint=false, label=\"%s/%s\"%s];\n",
+				printf("  \"%s\" -> \"%s\" [style=dashed, constraint=false, label=\"%s/%s [%s]\"%s];\n",
 				       prov[i].pci_addr, devs[j].name,
 				       p2pv_path_class_str(p->path_class),
 				       p2pv_map_mode_str(p->mode),
+				       p2pv_answer_source_str(p->source),
 				       p->mode == P2PV_MAP_REFUSED ? ", color=red" :
-				       p->mode == P2PV_MAP_BUS_ADDR ? ", color=darkgreen" : "");
+				       p->mode == P2PV_MAP_BUS_ADDR ? ", color=darkgreen" :
+				       p->mode == P2PV_MAP_UNKNOWN ? ", color=gray" : "");
 			}
 		printf("}\n");
 	} else {
@@ -280,26 +290,27 @@ int main(int argc, char **argv)
 		if (np && nd) {
 			printf("\n%-14s", "provider");
 			for (j = 0; j < nd; j++)
-				printf(" %-16s", devs[j].name);
+				printf(" %-24s", devs[j].name);
 			printf("\n");
 			for (i = 0; i < np; i++) {
 				printf("%-14s", prov[i].pci_addr);
 				for (j = 0; j < nd; j++) {
 					struct p2pv_path *p = &paths[i * nd + j];
-					char cell[40];
+					char cell[48];
 
 					if (p->num_hops < 0)
 						snprintf(cell, sizeof(cell), "error");
 					else
-						snprintf(cell, sizeof(cell), "%s/%s%s",
+						snprintf(cell, sizeof(cell), "%s/%s/%s",
 							 p2pv_path_class_str(p->path_class),
 							 p2pv_map_mode_str(p->mode),
-							 p->source == P2PV_SOURCE_KERNEL ? "*" : "");
-					printf(" %-16s", cell);
+							 p2pv_answer_source_str(p->source));
+					printf(" %-24s", cell);
 				}
 				printf("\n");
 			}
-			printf("(class/mode; * = the kernel's answer, else derived from sysfs)\n");
+			printf("(class/mode/source: kernel = the kernel's own decision, sysfs = derived\n"
+			       " from sysfs, \"unknown\" where sysfs cannot tell without root)\n");
 		}
 		if (verbose)
 			for (i = 0; i < np; i++)
@@ -314,7 +325,7 @@ int main(int argc, char **argv)
 					printf("  class %s, mode %s, distance %d, source %s\n  reasons: ",
 					       p2pv_path_class_str(p->path_class),
 					       p2pv_map_mode_str(p->mode), p->distance,
-					       p->source == P2PV_SOURCE_KERNEL ? "kernel" : "sysfs");
+					       p2pv_answer_source_str(p->source));
 					print_reasons(p->reasons);
 					printf("\n  %s\n", p->reason);
 					for (h = 0; h < p->num_hops; h++)

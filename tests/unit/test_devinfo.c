@@ -30,6 +30,11 @@ static void build(void)
 	fs_init(&fs);
 	topo_switch(&fs, 0x1234, FS_ACS_RR, 0);
 	fs_ibdev(&fs, "rxe0", NULL);
+	/* a sub-function: listed with the PCI function that does its DMA */
+	fs_writes(&fs, "sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:01.0/0000:04:00.0/mlx5_core.sf.2/sfnum",
+		  "2\n");
+	fs_ibdev(&fs, "mlx5_3",
+		 "pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:01.0/0000:04:00.0/mlx5_core.sf.2");
 }
 
 static void t_table(void)
@@ -38,11 +43,12 @@ static void t_table(void)
 	CHECK_INT(run(""), 0);
 	CHECK(strstr(out, "P2PDMA providers: 2") != NULL);
 	CHECK(strstr(out, "0000:03:00.0   nvme-cmb") != NULL);
-	CHECK(strstr(out, "RDMA devices: 2") != NULL);
+	CHECK(strstr(out, "RDMA devices: 3") != NULL);
+	CHECK(strstr(out, "mlx5_3         0000:04:00.0") != NULL);
 	CHECK(strstr(out, "(not PCI: CPU access)") != NULL);
-	CHECK(strstr(out, "PIX/refused") != NULL);	/* ACS on, Intel */
-	CHECK(strstr(out, "DEV/bus-addr") != NULL);
-	CHECK(strstr(out, "CPU/cpu") != NULL);
+	CHECK(strstr(out, "PIX/refused/sysfs") != NULL);	/* ACS on, Intel */
+	CHECK(strstr(out, "DEV/bus-addr/sysfs") != NULL);
+	CHECK(strstr(out, "CPU/cpu/sysfs") != NULL);
 	CHECK_INT(run("-v"), 0);
 	CHECK(strstr(out, "acs redirect") != NULL);
 	CHECK(strstr(out, "acs-redirect,host-bridge-denied") != NULL);
@@ -70,8 +76,8 @@ static void t_dot(void)
 	CHECK(strncmp(out, "digraph p2pverbs {", 18) == 0);
 	CHECK(strstr(out, "\"0000:02:00.0\" [shape=diamond, color=red") != NULL);
 	CHECK(strstr(out, "\"0000:01:00.0\" -> \"0000:02:00.0\";") != NULL);
-	CHECK(strstr(out, "\"0000:03:00.0\" -> \"mlx5_0\" [style=dashed, constraint=false, label=\"PIX/refused\"") != NULL);
-	CHECK(strstr(out, "label=\"CPU/cpu\"") != NULL);
+	CHECK(strstr(out, "\"0000:03:00.0\" -> \"mlx5_0\" [style=dashed, constraint=false, label=\"PIX/refused [sysfs]\"") != NULL);
+	CHECK(strstr(out, "label=\"CPU/cpu [sysfs]\"") != NULL);
 	CHECK(strstr(out, "\"pci0000:00\" [shape=house]") != NULL);
 	CHECK(out[strlen(out) - 2] == '}');
 	fs_fini(&fs);
