@@ -32,6 +32,12 @@ mount -t tmpfs tmpfs /run
 [ -d /sys/kernel/debug ] && mount -t debugfs debugfs /sys/kernel/debug
 ulimit -l unlimited
 
+# The generic BAR provider and the edu test importer bind no device by
+# themselves (an ivshmem BAR may be shared with other guests): the harness
+# gives them their devices, by ID, so that re-added devices bind as well.
+echo "1af4 1110" >/sys/bus/pci/drivers/p2pdma_bar/new_id
+echo "1234 11e8" >/sys/bus/pci/drivers/p2pmem_edu_test/new_id
+
 results=$P2PV_RESULTS_DIR
 mkdir -p "$results"
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288 p2pv_results "$results" || {

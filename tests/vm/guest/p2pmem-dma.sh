@@ -11,8 +11,8 @@ want=$(expected_mode)
 [ ! -e "/dev/p2pmem/$edu" ] || fail "edu publishes no memory but has a node"
 for prov in "$nvme" "$ivshmem"; do
 	p2pmem_node "$prov"
-	[ "$(readlink -f "/sys/class/p2pmem_dmabuf/$prov/device")" = "$(readlink -f "/sys/bus/pci/devices/$prov")" ] ||
-		fail "/sys/class/p2pmem_dmabuf/$prov/device does not point at the PCI device"
+	[ "$(readlink -f "/sys/class/p2pmem/$prov/device")" = "$(readlink -f "/sys/bus/pci/devices/$prov")" ] ||
+		fail "/sys/class/p2pmem/$prov/device does not point at the PCI device"
 	[ "$(stat -c %a "/dev/p2pmem/$prov")" = 600 ] || fail "/dev/p2pmem/$prov is not mode 0600"
 	q=$("$P2PMEM_TEST" query "$prov" "$edu")
 	echo "$q"

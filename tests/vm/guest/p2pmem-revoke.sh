@@ -6,12 +6,34 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/p2pmem-lib.sh"
 
+# The exporter waits for its importers: the edu maps a buffer revocably and
+# unmaps only 0.5 s after it is told to.  An FLR of the NVMe controller
+# through sysfs, and the removal of ivshmem, must take the mapping away and
+# return only after the edu's unmap, which the kernel log shows before the
+# exporter's "revoked" line.  After the reset the CMB serves new buffers.
+unmap_before_revoke() { # provider, first dmesg line of the attempt
+	local unmapped revoked
+	unmapped=$(dmesg | tail -n +"$2" | grep -n 'slot [0-9]*: unmapped after invalidation' | tail -n 1 | cut -d: -f1)
+	revoked=$(dmesg | tail -n +"$2" | grep -n "$1: revoked [0-9]* P2P memory dma-buf" | tail -n 1 | cut -d: -f1)
+	[ -n "$unmapped" ] && [ -n "$revoked" ] && [ "$unmapped" -lt "$revoked" ] ||
+		fail "$1: edu unmap (log line ${unmapped:-none}) not before the revocation (${revoked:-none})"
+}
+for how in "$nvme reset" "$ivshmem remove"; do
+	set -- $how
+	p2pmem_node "$1"
+	mark=$(($(dmesg | wc -l) + 1))
+	timeout 120 "$P2PMEM_TEST" revoke-dma "$1" "$edu" "$2" || fail "$2 of $1 under a live edu mapping"
+	unmap_before_revoke "$1" "$mark"
+	pass "$2 of $1 waits for the importer's unmap"
+done
+echo 1 >/sys/bus/pci/rescan
+
 for prov in "$ivshmem" "$nvme"; do
 	p2pmem_node "$prov"
 	timeout 120 "$P2PMEM_TEST" revoke "$prov" || fail "revoking $prov"
 	[ ! -e "/sys/bus/pci/devices/$prov" ] || fail "$prov still present"
 	[ ! -e "/dev/p2pmem/$prov" ] || fail "/dev/p2pmem/$prov survived removal"
-	[ ! -e "/sys/class/p2pmem_dmabuf/$prov" ] || fail "/sys/class/p2pmem_dmabuf/$prov survived removal"
+	[ ! -e "/sys/class/p2pmem/$prov" ] || fail "/sys/class/p2pmem/$prov survived removal"
 	pass "revocation on removal of $prov"
 done
 

@@ -7,6 +7,7 @@
  *   p2pmem-test negative PROVIDER
  *   p2pmem-test zero     PROVIDER
  *   p2pmem-test revoke   PROVIDER
+ *   p2pmem-test revoke-dma PROVIDER EDU-BDF remove|reset
  *
  * PROVIDER is the PCI name of a published P2PDMA provider (its node is
  * /dev/p2pmem/PROVIDER), EXPECTED-MODE one of refused, bus_addr,
@@ -17,6 +18,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -25,6 +27,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/dma-buf.h>
@@ -33,18 +36,31 @@
 #include "p2pmem-client.h"
 #include "t-report.h"
 
-/* Test-only ioctl of drivers/misc/p2pmem_edu_test.c */
-struct p2pmem_edu_dma {
+/* Test-only ioctls of lib/test_p2pmem_edu.c (kernel-patches/0005) */
+#define P2PMEM_EDU_REVOCABLE	(1U << 0)
+#define P2PMEM_EDU_SLOW_UNMAP	(1U << 1)
+
+struct p2pmem_edu_attach {
 	int32_t fd;
-	uint32_t len;
-	uint64_t offset;
-	uint32_t seed;
-	uint32_t mode;
+	uint32_t flags;
+	uint32_t slot;
+	uint32_t bus_addr;
 	uint64_t dma_addr;
 };
 
-#define P2PMEM_EDU_IOC_DMA	_IOWR('P', 0x40, struct p2pmem_edu_dma)
-#define EDU_MAX_LEN		4095	/* see drivers/misc/p2pmem_edu_test.c */
+struct p2pmem_edu_dma {
+	uint32_t slot;
+	uint32_t len;
+	uint64_t offset;
+	uint32_t seed;
+	uint32_t bus_addr;
+	uint64_t dma_addr;
+};
+
+#define P2PMEM_EDU_IOC_ATTACH	_IOWR(0xB9, 0x40, struct p2pmem_edu_attach)
+#define P2PMEM_EDU_IOC_DMA	_IOWR(0xB9, 0x41, struct p2pmem_edu_dma)
+#define P2PMEM_EDU_IOC_DETACH	_IOW(0xB9, 0x42, uint32_t)
+#define EDU_MAX_LEN		4095	/* see lib/test_p2pmem_edu.c */
 
 static const char *const mode_names[] = {
 	[P2PMEM_MAP_REFUSED] = "refused",
@@ -90,6 +106,36 @@ static uint64_t sysfs_u64(const char *dev, const char *attr)
 static uint64_t available(void)
 {
 	return sysfs_u64(provider, "p2pmem/available");
+}
+
+static uint64_t sysfs_class_u64(const char *attr)
+{
+	char path[256];
+	unsigned long long v;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/p2pmem/%s/%s", provider, attr);
+	f = fopen(path, "r");
+	if (!f || fscanf(f, "%llu", &v) != 1)
+		t_fail("read %s", path);
+	fclose(f);
+	return v;
+}
+
+static uint64_t user_limit(void)
+{
+	return sysfs_class_u64("user_limit");
+}
+
+static void set_user_limit(uint64_t limit)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/p2pmem/%s/user_limit", provider);
+	f = fopen(path, "w");
+	if (!f || fprintf(f, "%llu\n", (unsigned long long)limit) < 0 || fclose(f))
+		t_fail("write %s: %s", path, strerror(errno));
 }
 
 static int alloc_buf(int node, uint64_t size)
@@ -139,15 +185,72 @@ static uint8_t pattern(uint32_t seed, size_t i)
 	return (uint8_t)(seed + i);
 }
 
-static int edu_dma(int edu, int buf, uint64_t offset, uint32_t len,
+/* Attach the edu to BUF; returns the slot, or -errno */
+static int edu_attach(int edu, int buf, uint32_t flags)
+{
+	struct p2pmem_edu_attach a = { .fd = buf, .flags = flags };
+
+	return ioctl(edu, P2PMEM_EDU_IOC_ATTACH, &a) ? -errno : (int)a.slot;
+}
+
+static void edu_detach(int edu, int slot)
+{
+	uint32_t s = slot;
+
+	if (ioctl(edu, P2PMEM_EDU_IOC_DETACH, &s))
+		t_fail("edu detach: %s", strerror(errno));
+}
+
+static int edu_dma(int edu, int slot, uint64_t offset, uint32_t len,
 		   uint32_t seed, struct p2pmem_edu_dma *d)
 {
 	memset(d, 0, sizeof(*d));
-	d->fd = buf;
+	d->slot = slot;
 	d->offset = offset;
 	d->len = len;
 	d->seed = seed;
 	return ioctl(edu, P2PMEM_EDU_IOC_DMA, d) ? -errno : 0;
+}
+
+static int open_edu(void)
+{
+	int edu = open("/dev/p2pmem-edu", O_RDWR | O_CLOEXEC);
+
+	if (edu < 0)
+		t_fail("open /dev/p2pmem-edu: %s", strerror(errno));
+	return edu;
+}
+
+/*
+ * What the kernel says attachment 0 of BUF got: the importer, its mode and
+ * flags, as the stored decision of the attach, not a new computation.
+ */
+static struct p2pmem_attach_query attach_query(int node, int buf)
+{
+	struct p2pmem_attach_query a;
+
+	memset(&a, 0, sizeof(a));
+	a.dmabuf_fd = buf;
+	if (ioctl(node, P2PMEM_IOC_ATTACH_QUERY, &a))
+		t_fail("ATTACH_QUERY: %s", strerror(errno));
+	return a;
+}
+
+/*
+ * An importer that cannot be revoked (like RDMA drivers that pin dma-bufs
+ * without invalidate_mappings) is refused on every path, and the refusal
+ * names its reason in the kernel log.
+ */
+static void check_pinned_refused(int edu, int buf, const char *bdf)
+{
+	int ret = edu_attach(edu, buf, 0);
+
+	if (ret >= 0)
+		t_fail("non-revocable attach of %s accepted", bdf);
+	if (ret != -EOPNOTSUPP)
+		t_fail("non-revocable attach of %s: %s, expected EOPNOTSUPP",
+		       bdf, strerror(-ret));
+	printf("ok: non-revocable attach of %s -> EOPNOTSUPP\n", bdf);
 }
 
 static int cmd_edu(const char *bdf, const char *expected)
@@ -160,48 +263,66 @@ static int cmd_edu(const char *bdf, const char *expected)
 	const size_t size = 1 << 20;
 	int node = open_provider();
 	struct p2pmem_map_query q = query(node, bdf);
+	struct p2pmem_attach_query aq;
 	struct p2pmem_edu_dma d;
 	volatile uint8_t *map;
-	int edu, buf, ret;
+	int edu, buf, ret, slot;
+	uint32_t got;
 	size_t x, i;
 
 	if (strcmp(mode_name(q.mode), expected))
 		t_fail("query %s -> %s: mode %s, expected %s (reasons %#x)",
 		     provider, bdf, mode_name(q.mode), expected, q.reasons);
 
-	edu = open("/dev/p2pmem-edu", O_RDWR | O_CLOEXEC);
-	if (edu < 0)
-		t_fail("open /dev/p2pmem-edu: %s", strerror(errno));
+	edu = open_edu();
 	buf = alloc_buf(node, size);
 	map = map_buf(buf, size);
+
+	check_pinned_refused(edu, buf, bdf);
+	slot = edu_attach(edu, buf, P2PMEM_EDU_REVOCABLE);
+	if (q.mode == P2PMEM_MAP_REFUSED) {
+		if (slot != -EOPNOTSUPP)
+			t_fail("edu attach on a refused path: %s, expected EOPNOTSUPP",
+			       slot < 0 ? strerror(-slot) : "accepted");
+		printf("MATRIX provider=%s client=%s mode=refused reasons=%#x distance=%d dma_addr=-\n",
+		       provider, bdf, q.reasons, q.distance);
+		goto out;
+	}
+	if (slot < 0)
+		t_fail("revocable edu attach: %s", strerror(-slot));
+	if (!(q.reasons & P2PMEM_REASON_REVOCABLE_ONLY))
+		t_fail("query of a DMA path does not say it is for revocable importers only");
+
+	aq = attach_query(node, buf);
+	if (aq.mode != q.mode || strcmp(aq.importer, bdf) ||
+	    !(aq.flags & P2PMEM_ATTACH_REVOCABLE) || !(aq.flags & P2PMEM_ATTACH_MAPPED))
+		t_fail("ATTACH_QUERY: importer %s mode %s flags %#x, expected %s %s revocable+mapped",
+		       aq.importer, mode_name(aq.mode), aq.flags, bdf, mode_name(q.mode));
+	printf("ok: ATTACH_QUERY reports %s attached with mode %s\n", aq.importer,
+	       mode_name(aq.mode));
 
 	for (x = 0; x < sizeof(xfers) / sizeof(xfers[0]); x++) {
 		uint32_t seed = 0x5a + 17 * x;
 
-		ret = edu_dma(edu, buf, xfers[x].offset, xfers[x].len, seed, &d);
-		if (q.mode == P2PMEM_MAP_REFUSED) {
-			if (ret != -EOPNOTSUPP)
-				t_fail("edu DMA from refused path: %s, expected EOPNOTSUPP",
-				     strerror(-ret));
-			printf("MATRIX provider=%s client=%s mode=refused reasons=%#x distance=%d dma_addr=-\n",
-			       provider, bdf, q.reasons, q.distance);
-			break;
-		}
+		ret = edu_dma(edu, slot, xfers[x].offset, xfers[x].len, seed, &d);
 		if (ret)
 			t_fail("edu DMA to offset %" PRIu64 ": %s", xfers[x].offset,
 			     strerror(-ret));
-		if (d.mode != q.mode)
+		got = d.bus_addr ? P2PMEM_MAP_BUS_ADDR : P2PMEM_MAP_HOST_BRIDGE;
+		if (got != q.mode)
 			t_fail("attach used mode %s, query said %s",
-			     mode_name(d.mode), mode_name(q.mode));
+			     mode_name(got), mode_name(q.mode));
 		for (i = 0; i < xfers[x].len; i++)
 			if (map[xfers[x].offset + i] != pattern(seed, i))
 				t_fail("byte %zu of transfer %zu: %#x, expected %#x",
 				     i, x, map[xfers[x].offset + i],
 				     pattern(seed, i));
 		printf("MATRIX provider=%s client=%s mode=%s reasons=%#x distance=%d offset=%#" PRIx64 " dma_addr=%#" PRIx64 "\n",
-		       provider, bdf, mode_name(d.mode), q.reasons, q.distance,
+		       provider, bdf, mode_name(got), q.reasons, q.distance,
 		       xfers[x].offset, (uint64_t)d.dma_addr);
 	}
+	edu_detach(edu, slot);
+out:
 
 	/* Bytes around the transfers must still be the zeroes of allocation */
 	if (map[4096 * 3 + 99] || map[4096 * 3 + 1100] || map[size / 2])
@@ -299,22 +420,35 @@ static void check_exhaustion(int node, uint64_t start)
 static int cmd_negative(void)
 {
 	int node = open_provider();
-	uint64_t start = available();
+	uint64_t start = available(), limit;
 
 	expect_alloc_error(node, 0, O_CLOEXEC, 0, EINVAL, "zero size");
 	expect_alloc_error(node, UINT64_MAX, O_CLOEXEC, 0, EINVAL,
 			   "size overflowing when page aligned");
-	expect_alloc_error(node, UINT64_MAX - 4095, O_CLOEXEC, 0, ENOMEM,
+	expect_alloc_error(node, UINT64_MAX - 4095, O_CLOEXEC, 0, EDQUOT,
 			   "largest page-aligned size");
-	expect_alloc_error(node, 1ULL << 50, O_CLOEXEC, 0, ENOMEM, "1 PiB");
-	expect_alloc_error(node, start + 4096, O_CLOEXEC, 0, ENOMEM,
-			   "one page more than available");
+	expect_alloc_error(node, 1ULL << 50, O_CLOEXEC, 0, EDQUOT, "1 PiB");
+	expect_alloc_error(node, user_limit() + 4096, O_CLOEXEC, 0, EDQUOT,
+			   "one page more than user_limit");
 	expect_alloc_error(node, 4096, O_CLOEXEC | O_NONBLOCK, 0, EINVAL,
 			   "unknown fd_flags");
+	expect_alloc_error(node, 4096, O_CLOEXEC | O_WRONLY, 0, EINVAL,
+			   "write-only access mode");
+	expect_alloc_error(node, 4096, O_CLOEXEC | O_ACCMODE, 0, EINVAL,
+			   "access mode 3");
 	expect_alloc_error(node, 4096, O_CLOEXEC, 1, EINVAL, "unknown flags");
 	check_raw_ioctls(node);
 	check_size_rounding(node);
+	/* The whole pool for userspace, to reach ENOMEM */
+	limit = user_limit();
+	set_user_limit(start);
+	expect_alloc_error(node, start + 4096, O_CLOEXEC, 0, ENOMEM,
+			   "one page more than available");
 	check_exhaustion(node, start);
+	set_user_limit(limit);
+	if (sysfs_class_u64("user_allocated"))
+		t_fail("user_allocated %" PRIu64 " with nothing allocated",
+		       sysfs_class_u64("user_allocated"));
 
 	if (available() != start)
 		t_fail("available %" PRIu64 " at the end, started at %" PRIu64,
@@ -416,10 +550,98 @@ static int cmd_revoke(void)
 	return 0;
 }
 
+static void write_sysfs_1(const char *dev, const char *attr)
+{
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", dev, attr);
+	fd = open(path, O_WRONLY);
+	if (fd < 0 || write(fd, "1", 1) != 1)
+		t_fail("write 1 to %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * The edu maps a buffer revocably, with an unmap that lags 500 ms behind
+ * the invalidation, and writes into it; then the provider is removed or
+ * reset.  The remove/reset write must not return before the edu unmapped
+ * (the exporter waits for it: the caller checks the kernel log order), the
+ * mapping is dead afterwards, and after a reset the provider serves new
+ * buffers that the edu can use again.
+ */
+static int cmd_revoke_dma(const char *bdf, const char *how)
+{
+	const size_t size = 1 << 20;
+	int node = open_provider(), edu = open_edu();
+	struct p2pmem_edu_dma d;
+	volatile uint8_t *map;
+	int buf, slot, ret;
+	bool reset = !strcmp(how, "reset");
+	double t0, took;
+
+	buf = alloc_buf(node, size);
+	map = map_buf(buf, size);
+	slot = edu_attach(edu, buf, P2PMEM_EDU_REVOCABLE | P2PMEM_EDU_SLOW_UNMAP);
+	if (slot < 0)
+		t_fail("revocable edu attach: %s", strerror(-slot));
+	if (strcmp(attach_query(node, buf).importer, bdf))
+		t_fail("ATTACH_QUERY does not name %s", bdf);
+	if (edu_dma(edu, slot, 4096, 100, 7, &d) || map[4096] != 7)
+		t_fail("edu DMA before the %s", how);
+
+	t0 = now();
+	write_sysfs_1(provider, reset ? "reset" : "remove");
+	took = now() - t0;
+	printf("ok: %s of %s with a live edu mapping took %.3f s\n", how,
+	       provider, took);
+	if (took < 0.5)
+		t_fail("%s returned after %.3f s, before the edu's 0.5 s unmap", how,
+		       took);
+
+	ret = edu_dma(edu, slot, 4096, 100, 9, &d);
+	if (ret != -ENODEV)
+		t_fail("edu DMA after the %s: %s, expected ENODEV", how,
+		       ret ? strerror(-ret) : "succeeded");
+	if (!read_faults(map))
+		t_fail("CPU mapping still readable after the %s", how);
+	printf("ok: after the %s the edu gets ENODEV and the CPU SIGBUS\n", how);
+	edu_detach(edu, slot);
+	munmap((void *)map, size);
+	close(buf);
+
+	if (reset) {
+		buf = alloc_buf(node, size);
+		slot = edu_attach(edu, buf, P2PMEM_EDU_REVOCABLE);
+		if (slot < 0 || edu_dma(edu, slot, 0, 64, 3, &d))
+			t_fail("edu on a new buffer after the reset: %s",
+			       strerror(slot < 0 ? -slot : errno));
+		map = map_buf(buf, size);
+		if (map[0] != 3 || map[63] != 3 + 63)
+			t_fail("edu DMA after the reset wrote %#x %#x", map[0],
+			       map[63]);
+		printf("ok: new buffers and attachments work after the reset\n");
+		edu_detach(edu, slot);
+		munmap((void *)map, size);
+		close(buf);
+	}
+	close(edu);
+	close(node);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3)
-		t_fail("usage: %s query|edu|negative|zero|revoke PROVIDER [ARGS]",
+		t_fail("usage: %s query|edu|negative|zero|revoke|revoke-dma PROVIDER [ARGS]",
 		     argv[0]);
 	provider = argv[2];
 
@@ -427,6 +649,8 @@ int main(int argc, char **argv)
 		return cmd_query(argv[3]);
 	if (!strcmp(argv[1], "edu") && argc == 5)
 		return cmd_edu(argv[3], argv[4]);
+	if (!strcmp(argv[1], "revoke-dma") && argc == 5)
+		return cmd_revoke_dma(argv[3], argv[4]);
 	if (!strcmp(argv[1], "negative") && argc == 3)
 		return cmd_negative();
 	if (!strcmp(argv[1], "zero") && argc == 3)
