@@ -45,7 +45,9 @@ run_verbs() {
 		p2pmem_node "$prov"
 		timeout 600 "$RXE_DMABUF_TEST" verbs "$prov" rxe0 rxe1 || fail "rxe dma-buf verbs on $prov"
 		pass "rxe dma-buf MRs on $prov: data path, errors, fd closed after registration"
-	done
+	done	# Host memory from udmabuf: a static exporter with CPU-access calls
+	timeout 600 "$RXE_DMABUF_TEST" verbs udmabuf rxe0 rxe1 || fail "rxe dma-buf verbs on a udmabuf"
+	pass "rxe dma-buf MRs on a udmabuf (host memory): data path, errors, fd closed after registration"
 }
 
 # revoke_one PROVIDER: start the RDMA WRITE loop, remove the provider once the

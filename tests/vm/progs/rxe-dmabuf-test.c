@@ -6,7 +6,8 @@
  *   rxe-dmabuf-test revoke PROVIDER DEV0 DEV1
  *
  * PROVIDER is the PCI name of a published P2PDMA provider (its node is
- * /dev/p2pmem/PROVIDER); DEV0 and DEV1 are two rxe devices that reach each
+ * /dev/p2pmem/PROVIDER), or "udmabuf" for host memory exported by udmabuf,
+ * an exporter that is not dynamic and needs CPU-access calls; DEV0 and DEV1 are two rxe devices that reach each
  * other (rxe0 and rxe1 of rxe_pair in guest/lib.sh), GID index 0 on port 1.
  * One process connects an RC QP on DEV0 to an RC QP on DEV1.
  *
@@ -46,6 +47,7 @@
 
 #include <infiniband/verbs.h>
 #include <linux/p2pmem.h>
+#include <linux/udmabuf.h>
 
 #include "t-report.h"
 
@@ -340,6 +342,29 @@ static void set_p2p_u64(size_t off, uint64_t v)
 	*(volatile uint64_t *)(p2p + off) = v;
 }
 
+/* A udmabuf of BUF_SIZE bytes of a sealed memfd: host memory as a dma-buf */
+static int open_udmabuf(void)
+{
+	struct udmabuf_create c = { .flags = UDMABUF_FLAGS_CLOEXEC,
+				    .size = BUF_SIZE };
+	int dev, fd, memfd;
+
+	memfd = memfd_create("rxe-dmabuf-test", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (memfd < 0 || ftruncate(memfd, BUF_SIZE) ||
+	    fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK))
+		t_fail("sealed memfd: %s", strerror(errno));
+	c.memfd = memfd;
+	dev = open("/dev/udmabuf", O_RDWR | O_CLOEXEC);
+	if (dev < 0)
+		t_fail("open /dev/udmabuf: %s", strerror(errno));
+	fd = ioctl(dev, UDMABUF_CREATE, &c);
+	if (fd < 0)
+		t_fail("UDMABUF_CREATE: %s", strerror(errno));
+	close(dev);
+	close(memfd);
+	return fd;
+}
+
 static void open_buffer(void)
 {
 	char path[256];
@@ -348,6 +373,10 @@ static void open_buffer(void)
 	};
 	void *m;
 
+	if (!strcmp(provider, "udmabuf")) {
+		buf_fd = open_udmabuf();
+		goto map;
+	}
 	snprintf(path, sizeof(path), "/dev/p2pmem/%s", provider);
 	node = open(path, O_RDWR | O_CLOEXEC);
 	if (node < 0)
@@ -356,6 +385,7 @@ static void open_buffer(void)
 		t_fail("allocate %u bytes from %s: %s", BUF_SIZE, provider,
 		     strerror(errno));
 	buf_fd = a.fd;
+map:
 	m = mmap(NULL, BUF_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, buf_fd, 0);
 	if (m == MAP_FAILED)
 		t_fail("mmap dma-buf: %s", strerror(errno));
@@ -723,7 +753,7 @@ static int cmd_verbs(const char *dev0, const char *dev1)
 	test_after_close(&a, &b);
 	teardown(&a);
 	teardown(&b);
-	if (close(node))
+	if (node >= 0 && close(node))
 		t_fail("close node: %s", strerror(errno));
 	ok("all objects destroyed");
 	return 0;
