@@ -29,6 +29,7 @@ done
 out=$P2PV_RESULTS
 mkdir -p "$out/perftest"
 regbench=${BENCH_REGBENCH:?}
+lib_reps=${BENCH_LIB_REPS:-201}
 reg_reps=${BENCH_REG_REPS:-7}
 bw_sizes=${BENCH_BW_SIZES:-4096 16384 65536 262144}
 lat_sizes=${BENCH_LAT_SIZES:-8 4096 65536}
@@ -107,6 +108,13 @@ if [ ${#small[@]} -gt 0 ]; then
 	log "registration on each of ${#small[@]} NVMe CMB providers (1 MiB buffers)"
 	"$regbench" providers rxe0 1024 "$reg_reps" "$edu" "${small[@]}" >"$out/reg-providers.jsonl" ||
 		fail "regbench providers"
+fi
+
+# --- 2b. what libp2pverbs adds to the verbs it calls --------------------------
+if [ "$ivshmem" != none ]; then
+	log "library registration and choice ($lib_reps interleaved samples)"
+	"$regbench" library rxe0 "$ivshmem" "$lib_reps" >"$out/reg-library.jsonl" ||
+		fail "regbench library"
 fi
 
 # --- 3. perftest ------------------------------------------------------------

@@ -4,6 +4,7 @@
  *
  *   regbench sizes     RDMA-DEV PROVIDER MIN-MIB MAX-MIB REPS
  *   regbench providers RDMA-DEV SIZE-KIB REPS CLIENT-BDF PROVIDER...
+ *   regbench library   RDMA-DEV PROVIDER REPS
  *
  * "sizes": for every power-of-two size from MIN-MIB to MAX-MIB, times
  *   - host:  ibv_reg_mr() of an anonymous mmap'd buffer that was touched
@@ -27,6 +28,16 @@
  *             registered (k-1 live attachments on other providers).
  *   Plus a host reference: ibv_reg_mr() of a touched SIZE-KIB buffer.
  *
+ * "library": what libp2pverbs adds to the verbs it calls, at 1 MiB and
+ *   16 MiB; each sample of one call is interleaved with one of the others on
+ *   the same buffer, so drift of the machine hits them alike:
+ *   - p2p:  raw ibv_reg_dmabuf_mr() of the library's buffer (p2pv_buf_alloc
+ *           from PROVIDER) against p2pv_reg_mr() and p2pv_reg_buf();
+ *   - host: raw ibv_reg_mr() of touched anonymous memory against
+ *           p2pv_reg_mr() of the same memory;
+ *   - choose: p2pv_choose_provider() for RDMA-DEV among every provider of
+ *           the machine: the first call (builds the graph), then REPS calls.
+ *
  * Output: one JSON object per line on stdout, times in microseconds
  * (CLOCK_MONOTONIC around the one call), median/min/max over the samples.
  * Errors: "error: ..." on stderr and exit status 1.
@@ -45,6 +56,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <infiniband/p2pverbs.h>
 #include <infiniband/verbs.h>
 #include <linux/p2pmem.h>
 
@@ -396,11 +408,138 @@ static int cmd_providers(int argc, char **argv)
 	return 0;
 }
 
+/* one registration through one API, deregistered; its time in usec */
+enum lib_api { RAW, P2PV_REG_MR, P2PV_REG_BUF, NUM_APIS };
+static const char *const api_name[] = { "raw", "p2pv_reg_mr", "p2pv_reg_buf" };
+
+static double time_lib_reg(enum lib_api api, struct ibv_pd *pd,
+			   struct p2pv_buf *buf, void *host, size_t size)
+{
+	void *addr = buf ? buf->addr : host;
+	struct ibv_mr *mr;
+	double t0, t1;
+
+	t0 = now_us();
+	if (api == P2PV_REG_BUF)
+		mr = p2pv_reg_buf(pd, buf, 0, size, ACCESS);
+	else if (api == P2PV_REG_MR)
+		mr = p2pv_reg_mr(pd, addr, size, ACCESS);
+	else if (buf)
+		mr = ibv_reg_dmabuf_mr(pd, buf->dmabuf_offset, size,
+				       (uintptr_t)addr, buf->dmabuf_fd, ACCESS);
+	else
+		mr = ibv_reg_mr(pd, addr, size, ACCESS);
+	t1 = now_us();
+	if (!mr)
+		die("%s of %zu bytes: %s (%s)", api_name[api], size,
+		    strerror(errno), p2pv_last_error());
+	if (api == RAW ? ibv_dereg_mr(mr) != 0 : p2pv_dereg_mr(mr) < 0)
+		die("deregistration: %s", strerror(errno));
+	return t1 - t0;
+}
+
+/* REPS rounds; in each, every API once, in rotating order */
+static void lib_round(struct ibv_pd *pd, struct p2pv_buf *buf, void *host,
+		      size_t size, int apis, int reps, double *t[NUM_APIS])
+{
+	int i, j;
+
+	for (j = 0; j < apis; j++)	/* warm-up */
+		time_lib_reg((enum lib_api)j, pd, buf, host, size);
+	for (i = 0; i < reps; i++)
+		for (j = 0; j < apis; j++) {
+			int api = (i + j) % apis;
+
+			t[api][i] = time_lib_reg((enum lib_api)api, pd, buf,
+						 host, size);
+		}
+}
+
+static int cmd_library(int argc, char **argv)
+{
+	static const size_t sizes[] = { 1 * MIB, 16 * MIB };
+	struct p2pv_provider chosen;
+	struct ibv_context *ctx;
+	double *t[NUM_APIS], *ct, t0;
+	const char *dev, *bdf;
+	struct ibv_pd *pd;
+	char extra[256];
+	size_t k;
+	int reps, j, nprov = 0;
+
+	if (argc != 5)
+		die("usage: regbench library RDMA-DEV PROVIDER REPS");
+	dev = argv[2];
+	bdf = argv[3];
+	reps = to_int(argv[4], "REPS");
+	ctx = open_dev(dev);
+	pd = ibv_alloc_pd(ctx);
+	if (!pd)
+		die("ibv_alloc_pd: %s", strerror(errno));
+	for (j = 0; j < NUM_APIS; j++)
+		if (!(t[j] = calloc(reps, sizeof(double))))
+			die("out of memory");
+	ct = calloc(reps, sizeof(double));
+	if (!ct)
+		die("out of memory");
+
+	for (k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		struct p2pv_buf *buf = p2pv_buf_alloc(bdf, NULL, sizes[k]);
+		void *host;
+
+		if (!buf)
+			die("p2pv_buf_alloc(%s, %zu): %s", bdf, sizes[k],
+			    p2pv_last_error());
+		lib_round(pd, buf, NULL, sizes[k], NUM_APIS, reps, t);
+		for (j = 0; j < NUM_APIS; j++) {
+			snprintf(extra, sizeof(extra),
+				 "\"mem\": \"p2p\", \"api\": \"%s\", \"provider\": \"%s\", \"dev\": \"%s\", \"size\": %zu",
+				 api_name[j], bdf, dev, sizes[k]);
+			emit("lib_reg", extra, t[j], reps);
+		}
+		if (p2pv_buf_free(buf) < 0)
+			die("p2pv_buf_free: %s", p2pv_last_error());
+
+		host = host_alloc(sizes[k]);
+		lib_round(pd, NULL, host, sizes[k], P2PV_REG_BUF, reps, t);
+		for (j = 0; j < P2PV_REG_BUF; j++) {
+			snprintf(extra, sizeof(extra),
+				 "\"mem\": \"host\", \"api\": \"%s\", \"dev\": \"%s\", \"size\": %zu",
+				 api_name[j], dev, sizes[k]);
+			emit("lib_reg", extra, t[j], reps);
+		}
+		munmap(host, sizes[k]);
+	}
+
+	p2pv_free_provider_list(p2pv_get_provider_list(&nprov));
+	t0 = now_us();
+	if (p2pv_choose_provider_by_name(&dev, 1, 0, &chosen, NULL) < 0)
+		die("p2pv_choose_provider: %s", p2pv_last_error());
+	ct[0] = now_us() - t0;
+	snprintf(extra, sizeof(extra),
+		 "\"dev\": \"%s\", \"providers\": %d, \"chosen\": \"%s\"",
+		 dev, nprov, chosen.pci_addr);
+	emit("choose_first", extra, ct, 1);
+	for (j = 0; j < reps; j++) {
+		t0 = now_us();
+		if (p2pv_choose_provider_by_name(&dev, 1, 0, &chosen, NULL) < 0)
+			die("p2pv_choose_provider: %s", p2pv_last_error());
+		ct[j] = now_us() - t0;
+	}
+	emit("choose", extra, ct, reps);
+
+	ibv_dealloc_pd(pd);
+	ibv_close_device(ctx);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && !strcmp(argv[1], "library"))
+		return cmd_library(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "sizes"))
 		return cmd_sizes(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "providers"))
 		return cmd_providers(argc, argv);
-	die("usage: regbench sizes|providers ... (see the comment at the top of bench/regbench.c)");
+	die("usage: regbench sizes|providers|library ... (see the comment at the top of bench/regbench.c)");
 }

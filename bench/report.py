@@ -158,6 +158,7 @@ def main():
     reg_iv = load_jsonl(os.path.join(raw, "reg-ivshmem.jsonl"))
     reg_nv = load_jsonl(os.path.join(raw, "reg-nvme.jsonl"))
     prov = load_jsonl(os.path.join(raw, "reg-providers.jsonl"))
+    lib = load_jsonl(os.path.join(raw, "reg-library.jsonl"))
 
     host_reg = reg_table(reg_iv, "reg", "host")
     host_dereg = reg_table(reg_iv, "dereg", "host")
@@ -225,6 +226,22 @@ def main():
                fitted_ratio([r["index"] for r in queries], vals), "<=", FLAT,
                f"medians {fmt(min(vals), 2)}..{fmt(max(vals), 2)} us")
 
+    # libp2pverbs over the verbs it calls (interleaved samples, same buffer)
+    lib_reg = {(r["mem"], r["api"], r["size"]): r["median_us"] for r in lib if r["bench"] == "lib_reg"}
+    for (mem, api, size), us in sorted(lib_reg.items()):
+        raw_us = lib_reg.get((mem, "raw", size))
+        if api == "raw":
+            continue
+        call = "ibv_reg_dmabuf_mr" if mem == "p2p" else "ibv_reg_mr"
+        target(f"{api} / raw {call}, {mem} memory {human(size)}", ratio(us, raw_us), "<=",
+               1.10 if mem == "p2p" else 1.02, f"{fmt(us)} / {fmt(raw_us)} us")
+    choose = [r for r in lib if r["bench"] == "choose"]
+    first = [r for r in lib if r["bench"] == "choose_first"]
+    if choose:
+        target(f"p2pv_choose_provider among {choose[0].get('providers')} providers after the first call, usec",
+               choose[0]["median_us"], "<=", 100.0,
+               f"first call {fmt(first[0]['median_us']) if first else '–'} us, chose {choose[0].get('chosen')}")
+
     # ---- results.json -----------------------------------------------------
     results = {
         "meta": meta,
@@ -236,6 +253,7 @@ def main():
                             for s, ms in sorted(sz.items())} for t, sz in perf.items()},
             "runs": runs,
         },
+        "library": lib,
         "registration": {
             "unit": "usec, median of repetitions (CLOCK_MONOTONIC around the call)",
             "sizes_ivshmem_run": reg_iv,

@@ -35,9 +35,16 @@ fi
 mkdir -p "$out" "$out/img"
 rm -f "$out"/*.png "$out"/results.json "$out"/results.md
 
-# regbench, built on the host (the guest sees the host's root)
+# regbench, built on the host (the guest sees the host's root) against a
+# release build of this tree's libp2pverbs; DT_RPATH (not RUNPATH) so that
+# no other libp2pverbs on the guest's LD_LIBRARY_PATH is measured instead
+cmake -S "$repo" -B "$out/p2pv-build" -DCMAKE_BUILD_TYPE=Release \
+	-DP2PV_VM_TESTS=OFF >/dev/null
+cmake --build "$out/p2pv-build" --target p2pverbs -j"$(nproc)" >/dev/null
 cc -std=c11 -O2 -Wall -Wextra -Werror -I "$repo/libp2pverbs/kernel-headers" \
-	-I "$repo/tests/vm/progs" -o "$out/regbench" "$repo/bench/regbench.c" -libverbs
+	-I "$repo/libp2pverbs" -I "$repo/tests/vm/progs" -o "$out/regbench" \
+	"$repo/bench/regbench.c" -L "$out/p2pv-build/libp2pverbs" -lp2pverbs \
+	-Wl,--disable-new-dtags,-rpath,"$out/p2pv-build/libp2pverbs" -libverbs
 
 # extra devices
 qargs=(--qemu-arg -object --qemu-arg memory-backend-ram,id=benchshm,size=512M,share=on
@@ -55,6 +62,7 @@ done
 settings=(
 	"BENCH_REGBENCH=$out/regbench"
 	"BENCH_REG_REPS=${BENCH_REG_REPS:-7}"
+	"BENCH_LIB_REPS=${BENCH_LIB_REPS:-201}"
 	"BENCH_BW_SIZES=${BENCH_BW_SIZES:-4096 16384 65536 262144}"
 	"BENCH_LAT_SIZES=${BENCH_LAT_SIZES:-8 4096 65536}"
 	"BENCH_BW_BYTES=${BENCH_BW_BYTES:-8388608}"
