@@ -235,15 +235,7 @@ const struct p2pv_path *p2pv_graph_path(struct p2pv_graph_device *d, int prov)
 
 void p2pv_path_copy_out(struct p2pv_path *out, const struct p2pv_path *p)
 {
-	uint64_t want = out->comp_mask;
-
-	memcpy(out, p, offsetof(struct p2pv_path, provider_numa_node));
-	out->comp_mask = 0;
-	if (want & P2PV_PATH_MASK_NUMA) {
-		out->provider_numa_node = p->provider_numa_node;
-		out->client_numa_node = p->client_numa_node;
-		out->comp_mask |= P2PV_PATH_MASK_NUMA;
-	}
+	*out = *p;	/* comp_mask says which optional fields are filled */
 }
 
 /* A path for a PCI function that is not a provider: computed, not kept */

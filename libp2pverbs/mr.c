@@ -76,6 +76,7 @@ static void mr_mode(struct ibv_pd *pd, const struct p2pv_ptr_info *pi,
 		info->reasons = path->reasons;
 		info->path_class = path->path_class;
 		info->source = path->source;
+		info->comp_mask = P2PV_MR_INFO_MASK_ATTACHMENT;
 		if (g->prov[i].node_fd >= 0 &&
 		    p2pv_kernel_attach_query(g->prov[i].node_fd, pi->dmabuf_fd,
 					     d->importer, &info->mode,
@@ -276,21 +277,13 @@ P2PV_EXPORT int p2pv_dereg_mr(struct ibv_mr *mr)
 P2PV_EXPORT int p2pv_mr_query(const struct ibv_mr *mr, struct p2pv_mr_info *info)
 {
 	struct p2pv_mr_info tmp;
-	uint64_t want;
 
 	if (!mr || !info)
 		return p2pv_err(EINVAL, "p2pv_mr_query: NULL argument");
 	if (p2pv_rmap_lookup(&mrs, (uintptr_t)mr, copy_mr, &tmp) < 0)
 		return p2pv_err(ENOENT, "MR %p was not registered on P2P memory by libp2pverbs",
 				(const void *)mr);
-	want = info->comp_mask;
-	memcpy(info, &tmp, offsetof(struct p2pv_mr_info, reasons));
-	info->comp_mask = 0;
-	if (want & P2PV_MR_INFO_MASK_ATTACHMENT) {
-		info->reasons = tmp.reasons;
-		memcpy(info->importer, tmp.importer, sizeof(info->importer));
-		info->comp_mask |= P2PV_MR_INFO_MASK_ATTACHMENT;
-	}
+	*info = tmp;
 	return 0;
 }
 

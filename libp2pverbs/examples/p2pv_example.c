@@ -76,7 +76,7 @@ int main(int argc, char **argv)
 	if (p2pv_mr_query(mr, &info) == 0 && info.mode_known)
 		printf("path: %s, mode %s (%s)\n", p2pv_path_class_str(info.path_class),
 		       p2pv_map_mode_str(info.mode),
-		       info.source == P2PV_SOURCE_KERNEL ? "kernel" : "sysfs");
+		       p2pv_answer_source_str(info.source));
 	p2pv_dereg_mr(mr);
 	ret = 0;
 out_buf:

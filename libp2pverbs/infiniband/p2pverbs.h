@@ -13,11 +13,12 @@
  * also leaves a one-line message that p2pv_last_error() returns.  The library
  * writes nothing to stderr unless P2PV_DEBUG is set in the environment.
  *
- * Structs the caller allocates for the library to fill start with comp_mask:
- * in, the optional fields (P2PV_*_MASK_*) the caller has room for and wants;
- * out, those the library filled.  Zero it for the base fields only.  Input
- * attribute structs are passed with their size (inlen), so a program built
- * against an older header keeps working with a newer library.
+ * Structs the caller allocates for the library to fill start with comp_mask,
+ * which the library sets to the optional fields (P2PV_*_MASK_*) it filled;
+ * the caller need not initialise them.  Input attribute structs start with
+ * comp_mask naming the optional fields the caller set, carry reserved space
+ * and are passed with their size (inlen), so a program built against an
+ * older header keeps working with a newer library.
  */
 #ifndef INFINIBAND_P2PVERBS_H
 #define INFINIBAND_P2PVERBS_H
@@ -142,7 +143,7 @@ enum p2pv_path_mask {
 };
 
 struct p2pv_path {
-	uint64_t comp_mask;		/* in/out: P2PV_PATH_MASK_* */
+	uint64_t comp_mask;		/* out: P2PV_PATH_MASK_* filled */
 	enum p2pv_path_class path_class;
 	enum p2pv_map_mode mode;
 	uint32_t reasons;		/* P2PV_REASON_* */
@@ -289,7 +290,7 @@ int p2pv_buf_free(struct p2pv_buf *buf);
 /* ------------------------------------------------------------------ */
 
 struct p2pv_ptr_info {
-	uint64_t comp_mask;		/* in/out: no optional field yet */
+	uint64_t comp_mask;		/* out: no optional field yet */
 	struct p2pv_buf *buf;		/* buffer containing the pointer */
 	int dmabuf_fd;
 	uint64_t dmabuf_offset;		/* offset of the pointer in the dma-buf */
@@ -332,7 +333,7 @@ enum p2pv_mr_info_mask {
 };
 
 struct p2pv_mr_info {
-	uint64_t comp_mask;		/* in/out: P2PV_MR_INFO_MASK_* */
+	uint64_t comp_mask;		/* out: P2PV_MR_INFO_MASK_* filled */
 	enum p2pv_mem_type type;
 	enum p2pv_map_mode mode;	/* how the device reaches the memory */
 	enum p2pv_path_class path_class;

@@ -98,7 +98,8 @@ for dev in rxe0 rxe1; do
 	grep -Eqx "buffer: 1048576 bytes at $hex, P2P memory of ($nvme|$ivshmem)" "$exdir/out" ||
 		fail "p2pv_example -d $dev: no P2P buffer line"
 	grep -Eqx "mr: lkey $hex rkey $hex" "$exdir/out" || fail "p2pv_example -d $dev: no mr line"
-	grep -qx 'path: CPU, mode cpu (sysfs)' "$exdir/out" || fail "p2pv_example -d $dev: path is not CPU/cpu"
+	grep -qx 'path: CPU, mode cpu (attachment)' "$exdir/out" ||
+		fail "p2pv_example -d $dev: path is not CPU/cpu as the MR's attachment got it"
 	pass "p2pv_example -d $dev: 1 MiB of P2P memory, registered, path CPU, mode cpu"
 done
 run_example "" -d rxe0 -s 8192

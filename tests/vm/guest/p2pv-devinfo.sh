@@ -96,15 +96,16 @@ for prov in $nvme $ivshmem; do
 done
 pass "kernel and sysfs-derived distances and reasons agree"
 
-# Text output: the same modes, kernel answers marked '*'
+# Text output: the same modes, each with its source (class/mode/source)
 use_root kernel
 P2PV_SYSFS_ROOT=$fk/sys p2pv_devinfo >"$fk/kernel.txt" || fail "p2pv_devinfo (text) failed"
 cat "$fk/kernel.txt"
 for prov in $nvme $ivshmem; do
-	cell=$(jq -r --arg p "$prov" '.paths[] | select(.provider == $p and .device == "edu0") | "\(.class)/\(.mode)*"' "$fk/kernel.json")
-	grep -Eq "^$prov +${cell//\*/\\*}( |$)" "$fk/kernel.txt" || fail "text output: no \"$prov ... $cell\""
+	cell=$(jq -r --arg p "$prov" '.paths[] | select(.provider == $p and .device == "edu0") | "\(.class)/\(.mode)/\(.source)"' "$fk/kernel.json")
+	case $cell in */kernel) ;; *) fail "--json: $prov -> edu0 is not the kernel's answer: $cell" ;; esac
+	grep -Eq "^$prov +$cell( |$)" "$fk/kernel.txt" || fail "text output: no \"$prov ... $cell\""
 done
-pass "text output shows the kernel's answers, marked *"
+pass "text output shows the kernel's answers with their source"
 
 # --dot: a digraph with every provider, the client and one labelled edge per path
 P2PV_SYSFS_ROOT=$fk/sys p2pv_devinfo --dot >"$fk/dot" || fail "p2pv_devinfo --dot failed"
@@ -117,7 +118,7 @@ grep -q "^  \"edu0\" \[shape=ellipse" "$fk/dot" || fail "--dot: no edu0 node"
 grep -q "^  \"$edu\" -> \"edu0\" \[style=dotted" "$fk/dot" || fail "--dot: edu0 not attached to $edu"
 for prov in $nvme $ivshmem; do
 	grep -q "^  \"$prov\" \[shape=box3d" "$fk/dot" || fail "--dot: no node for $prov"
-	label=$(jq -r --arg p "$prov" '.paths[] | select(.provider == $p and .device == "edu0") | "\(.class)/\(.mode)"' "$fk/kernel.json")
+	label=$(jq -r --arg p "$prov" '.paths[] | select(.provider == $p and .device == "edu0") | "\(.class)/\(.mode) \\[\(.source)\\]"' "$fk/kernel.json")
 	grep -q "^  \"$prov\" -> \"edu0\" \[style=dashed.*label=\"$label\"" "$fk/dot" ||
 		fail "--dot: no edge $prov -> edu0 labelled $label"
 	# every PCI function on the path is on an edge
