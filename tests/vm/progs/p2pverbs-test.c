@@ -348,7 +348,6 @@ static int cmd_verbs(const char *dev0, const char *dev1, const char *nvme,
 	T_CHECK(b, "p2pv_buf_alloc(%s): %s", ivshmem, p2pv_last_error());
 	{
 		void *addr = b->addr, *again;
-		struct p2pv_mr_info mi;
 
 		T_CHECK(!munmap(addr, BUF_LEN), "munmap: %s", strerror(errno));
 		again = mmap(addr, BUF_LEN, PROT_READ | PROT_WRITE,
@@ -413,15 +412,6 @@ static struct p2pv_buf *alloc_capture(const char *pci, size_t len, char *err,
 	err[got] = 0;
 	fclose(tmp);
 	return b;
-}
-
-static int count_lines(const char *s)
-{
-	int n = 0;
-
-	for (; *s; s++)
-		n += *s == '\n';
-	return n;
 }
 
 static int cmd_policy(const char *prov, const char *notprov)
