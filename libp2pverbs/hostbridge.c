@@ -43,16 +43,29 @@ static int cpu_supports_p2pdma(void)
 	return amd && family >= 0x17;
 }
 
+#define HB_ANY_DEVICE	0xffff	/* PCI_ANY_ID in the kernel's table */
+
 static const struct {
 	uint16_t vendor, device;
 	int same_host_bridge;
 } hb_whitelist[] = {
-	/* the table of drivers/pci/p2pdma.c */
+	/* the table of drivers/pci/p2pdma.c (Linux 7.3) */
 	{ 0x8086, 0x3c00, 1 }, { 0x8086, 0x3c01, 1 },
 	{ 0x8086, 0x2f00, 1 }, { 0x8086, 0x2f01, 1 },
 	{ 0x8086, 0x2030, 0 }, { 0x8086, 0x2031, 0 },
 	{ 0x8086, 0x2032, 0 }, { 0x8086, 0x2033, 0 },
 	{ 0x8086, 0x2020, 0 }, { 0x8086, 0x09a2, 0 },
+	/* DSA and IAX (SPR, GNR-D, DMR), QAT 4xxx..6xxx */
+	{ 0x8086, 0x0b25, 0 }, { 0x8086, 0x0cfe, 0 },
+	{ 0x8086, 0x11fb, 0 }, { 0x8086, 0x1212, 0 },
+	{ 0x8086, 0x1216, 0 }, { 0x8086, 0x4940, 0 },
+	{ 0x8086, 0x4942, 0 }, { 0x8086, 0x4944, 0 },
+	{ 0x8086, 0x4946, 0 }, { 0x8086, 0x4948, 0 },
+	/* Google SoCs: any device */
+	{ 0x1ae0, HB_ANY_DEVICE, 0 },
+	/* Nvidia CPUs */
+	{ 0x10de, 0x2f95, 0 }, { 0x10de, 0x2f96, 0 },
+	{ 0x10de, 0x2f97, 0 }, { 0x10de, 0x2f98, 0 },
 };
 
 /*
@@ -131,7 +144,8 @@ static int whitelisted(const char *host_dir, int same, char *why, size_t n)
 	}
 	for (i = 0; i < sizeof(hb_whitelist) / sizeof(hb_whitelist[0]); i++) {
 		if (hb_whitelist[i].vendor != vendor ||
-		    hb_whitelist[i].device != device)
+		    (hb_whitelist[i].device != device &&
+		     hb_whitelist[i].device != HB_ANY_DEVICE))
 			continue;
 		if (hb_whitelist[i].same_host_bridge && !same) {
 			snprintf(why, n, "host bridge %s (%04x:%04x) is whitelisted only within one host bridge",
