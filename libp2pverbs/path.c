@@ -10,6 +10,13 @@
 
 #include "p2pv_priv.h"
 
+/* The exporter attaches only revocable importers, on every path it allows */
+static void add_revocable_only(struct p2pv_path *p)
+{
+	if (p->mode != P2PV_MAP_REFUSED && p->mode != P2PV_MAP_UNKNOWN)
+		p->reasons |= P2PV_REASON_REVOCABLE_ONLY;
+}
+
 static void describe(struct p2pv_path *p, const char *hb_why)
 {
 	char acs[128] = "";
@@ -181,6 +188,7 @@ void p2pv_path_compute(struct p2pv_topo_ctx *ctx, const struct p2pv_chain *prov,
 		path->reasons = P2PV_REASON_NOT_PCI;
 		path->distance = -1;
 		add_hops(path, prov, cli, -1, 0);
+		add_revocable_only(path);
 		describe(path, NULL);
 		return;
 	}
@@ -203,6 +211,7 @@ void p2pv_path_compute(struct p2pv_topo_ctx *ctx, const struct p2pv_chain *prov,
 		return;
 	}
 	sysfs_mode(ctx, prov, cli, ci, path, why, sizeof(why));
+	add_revocable_only(path);
 	describe(path, why);
 }
 

@@ -302,7 +302,7 @@ static void t_rxe_cpu(void)
 	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "rxe0", &p), 0);
 	CHECK_INT(p.path_class, P2PV_PATH_CPU);
 	CHECK_INT(p.mode, P2PV_MAP_CPU);
-	CHECK_INT(p.reasons, P2PV_REASON_NOT_PCI);
+	CHECK_INT(p.reasons, P2PV_REASON_NOT_PCI | P2PV_REASON_REVOCABLE_ONLY);
 	CHECK_STR(p.client_pci_addr, "");
 	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "siw0", &p), 0);
 	CHECK_INT(p.mode, P2PV_MAP_CPU);
