@@ -44,7 +44,7 @@ static void t_switch_acs_off(void)
 	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p), 0);
 	CHECK_INT(p.path_class, P2PV_PATH_PIX);
 	CHECK_INT(p.mode, P2PV_MAP_BUS_ADDR);
-	CHECK_INT(p.reasons, 0);
+	CHECK_INT(p.reasons, P2PV_REASON_REVOCABLE_ONLY);
 	CHECK_INT(p.distance, 4);
 	CHECK_INT(p.acs_redirects, 0);
 	CHECK_INT(p.num_hops, 5);
@@ -93,7 +93,7 @@ static void t_switch_acs_on_amd(void)
 	fs_cpuinfo(&fs, "AuthenticAMD", 0x19);
 	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p), 0);
 	CHECK_INT(p.mode, P2PV_MAP_HOST_BRIDGE);
-	CHECK_INT(p.reasons, P2PV_REASON_ACS_REDIRECT);
+	CHECK_INT(p.reasons, P2PV_REASON_ACS_REDIRECT | P2PV_REASON_REVOCABLE_ONLY);
 	CHECK_INT(p.distance, 4);
 	CHECK_INT(p.iommu, 0);
 	/* with an IOMMU group on the client */
@@ -178,7 +178,7 @@ static void t_host_bridge_intel(void)
 	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_0", &p), 0);
 	CHECK_INT(p.path_class, P2PV_PATH_PHB);
 	CHECK_INT(p.mode, P2PV_MAP_HOST_BRIDGE);
-	CHECK_INT(p.reasons, P2PV_REASON_NO_COMMON_BRIDGE);
+	CHECK_INT(p.reasons, P2PV_REASON_NO_COMMON_BRIDGE | P2PV_REASON_REVOCABLE_ONLY);
 	CHECK_INT(p.distance, 4);
 	fs_fini(&fs);
 
