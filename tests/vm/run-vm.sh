@@ -16,6 +16,7 @@ usage: run-vm.sh [options] -- SCRIPT [ARGS...]
                     rootports: each on its own PCIe root port
   --iommu           add intel-iommu (guest: intel_iommu=on)
   --cpu amd|intel   EPYC (default; host bridge P2P allowed) or an Intel model (refused)
+  --ivshmem-mb N    size of the ivshmem BAR in MiB (default 64; a power of two)
   --debug           boot the debug kernel flavour (KASAN, lockdep, kmemleak)
   --timeout SEC     give up after SEC seconds (default 600)
   --name NAME       name of the run: its directory is $P2PV_LOGDIR/NAME
@@ -34,12 +35,13 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
-topology=rc iommu=0 cpu=amd debug=0 timeout=600 name= extra=() peer_net=
+topology=rc iommu=0 cpu=amd debug=0 timeout=600 name= extra=() peer_net= ivshmem_mb=64
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--topology) topology=$2; shift 2 ;;
 	--iommu) iommu=1; shift ;;
 	--cpu) cpu=$2; shift 2 ;;
+	--ivshmem-mb) ivshmem_mb=$2; shift 2 ;;
 	--debug) debug=1; shift ;;
 	--timeout) timeout=$2; shift 2 ;;
 	--name) name=$2; shift 2 ;;
@@ -89,7 +91,7 @@ fi
 place_devices() {
 	qemu+=(-drive "file=$rundir/nvme0.img,if=none,id=nvme0,format=raw"
 		-device "nvme,serial=p2pv-nvme0,drive=nvme0,cmb_size_mb=64,bus=$1"
-		-object memory-backend-ram,id=ivshmem0,size=64M,share=on
+		-object memory-backend-ram,id=ivshmem0,size=${ivshmem_mb}M,share=on
 		-device "ivshmem-plain,memdev=ivshmem0,bus=$2"
 		-device "edu,dma_mask=0xffffffffffffffff,bus=$3")
 }

@@ -11,14 +11,19 @@
 # "killed": a process killed with live dma-buf MRs, QPs and buffers gives all
 # of its provider memory back.
 #
-# usage: rxe-dmabuf.sh [verbs|revoke|killed|all]...    (default all: each in turn)
+# "reset": an FLR of the NVMe controller through sysfs while rxe streams RDMA
+# WRITEs into a CMB MR and the edu holds a DMA mapping of another CMB buffer
+# revokes both, returns only after both let go, and leaves the CMB usable.
+#
+# usage: rxe-dmabuf.sh [verbs|revoke|killed|reset|all]...    (default all: each in turn)
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/p2pmem-lib.sh"
 
 modes=("${@:-all}")
 for mode in "${modes[@]}"; do
 	case $mode in
-	verbs | revoke | killed | all) ;;
-	*) fail "usage: rxe-dmabuf.sh [verbs|revoke|killed|all]..." ;;
+	verbs | revoke | killed | reset | all) ;;
+	*) fail "usage: rxe-dmabuf.sh [verbs|revoke|killed|reset|all]..." ;;
 	esac
 done
 
@@ -28,16 +33,6 @@ RXE_DMABUF_TEST=${RXE_DMABUF_TEST:-$P2PV_BUILD/tests/vm/progs/rxe-dmabuf-test}
 if [ -z "$RXE_DMABUF_TEST" ] || [ ! -x "$RXE_DMABUF_TEST" ]; then
 	fail "rxe-dmabuf-test is not built under $P2PV_BUILD"
 fi
-
-nvme=$(pci_devs 1b36:0010)
-ivshmem=$(pci_devs 1af4:1110)
-if [ -z "$nvme" ] || [ -z "$ivshmem" ]; then
-	fail "expected nvme and ivshmem, have: $(ls /sys/bus/pci/devices)"
-fi
-
-p2pmem_node() {
-	wait_for 30 test -c "/dev/p2pmem/$1" || fail "no /dev/p2pmem/$1"
-}
 
 run_verbs() {
 	local prov
@@ -124,15 +119,35 @@ run_revoke() {
 	pass "providers are back after rescan and rxe uses them"
 }
 
+run_reset() {
+	local log=/tmp/rxe-reset.log done=/tmp/rxe-reset.done pid st=0
+	p2pmem_node "$nvme"
+	rm -f "$done"
+	P2PV_RESET_DONE=$done timeout 300 "$RXE_DMABUF_TEST" reset "$nvme" rxe0 rxe1 >"$log" 2>&1 &
+	pid=$!
+	wait_for 120 grep -q '^ready:' "$log" || { kill "$pid"; cat "$log"; fail "RDMA WRITE loop on $nvme did not start"; }
+	# the edu maps a second CMB buffer and the reset happens in here
+	"$P2PMEM_TEST" revoke-dma "$nvme" "$edu" reset || { cat "$log"; fail "reset of $nvme with a live edu mapping"; }
+	touch "$done"
+	wait "$pid" || st=$?
+	cat "$log"
+	[ "$st" = 0 ] || fail "rxe side of the reset of $nvme exited with $st"
+	pass "FLR of $nvme revokes a live rxe MR and a live edu mapping"
+	timeout 600 "$RXE_DMABUF_TEST" verbs "$nvme" rxe0 rxe1 || fail "rxe dma-buf verbs after the reset"
+	pass "rxe registers and uses new CMB buffers after the reset"
+}
+
 rxe_pair
 for mode in "${modes[@]}"; do
 	case $mode in
 	verbs) run_verbs ;;
 	revoke) run_revoke ;;
 	killed) run_killed ;;
+	reset) run_reset ;;
 	all)
 		run_verbs
 		run_killed
+		run_reset
 		run_revoke
 		;;
 	esac

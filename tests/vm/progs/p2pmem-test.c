@@ -8,6 +8,7 @@
  *   p2pmem-test zero     PROVIDER
  *   p2pmem-test revoke   PROVIDER
  *   p2pmem-test revoke-dma PROVIDER EDU-BDF remove|reset
+ *   p2pmem-test kill-alloc PROVIDER CLIENT-BDF MIB
  *
  * PROVIDER is the PCI name of a published P2PDMA provider (its node is
  * /dev/p2pmem/PROVIDER), EXPECTED-MODE one of refused, bus_addr,
@@ -27,6 +28,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -642,10 +644,100 @@ static int cmd_revoke_dma(const char *bdf, const char *how)
 	return 0;
 }
 
+static double query_seconds(int node, const char *bdf)
+{
+	double t0 = now();
+
+	query(node, bdf);
+	return now() - t0;
+}
+
+/*
+ * One attempt: a child allocates MIB MiB; as soon as the range has left the
+ * pool (the child is zeroing it), a query and a one-page allocation are
+ * timed, then the child is killed.  Returns 1 if the kill landed while the
+ * child was still in the ioctl, 0 if the child finished first.
+ */
+static int kill_alloc_once(int node, const char *bdf, uint64_t size,
+			   uint64_t start)
+{
+	double t_query, t_alloc, t0;
+	int done[2], fd, status;
+	char c;
+	pid_t pid;
+
+	if (pipe(done))
+		t_fail("pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		t_fail("fork: %s", strerror(errno));
+	if (!pid) {
+		close(done[0]);
+		fd = p2pmem_try_alloc(node, size, O_RDWR | O_CLOEXEC, 0);
+		c = fd >= 0 ? 'y' : 'n';
+		if (write(done[1], &c, 1) != 1)
+			_exit(2);
+		pause();
+		_exit(0);
+	}
+	close(done[1]);
+
+	t0 = now();
+	while (available() == start) {
+		if (now() - t0 > 30)
+			t_fail("the %" PRIu64 " MiB allocation never took memory",
+			       size >> 20);
+	}
+	t_query = query_seconds(node, bdf);
+	t0 = now();
+	fd = alloc_buf(node, 4096);
+	t_alloc = now() - t0;
+	close(fd);
+
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	if (read(done[0], &c, 1) == 1) {
+		close(done[0]);
+		printf("attempt: the allocation finished before the kill (%c)\n", c);
+		return 0;
+	}
+	close(done[0]);
+	printf("ok: killed during zeroing of %" PRIu64 " MiB; meanwhile MAP_QUERY took %.3f s and a 4 KiB allocation %.3f s\n",
+	       size >> 20, t_query, t_alloc);
+	return 1;
+}
+
+static int cmd_kill_alloc(const char *bdf, const char *mib)
+{
+	uint64_t size = strtoull(mib, NULL, 0) << 20;
+	int node = open_provider();
+	uint64_t start = available();
+	int attempt;
+
+	for (attempt = 0; attempt < 10; attempt++)
+		if (kill_alloc_once(node, bdf, size, start))
+			break;
+	if (attempt == 10)
+		t_fail("10 allocations of %" PRIu64 " MiB all finished before the kill",
+		       size >> 20);
+
+	/* The killed allocation gives everything back: pool and accounting */
+	if (available() != start)
+		t_fail("available %" PRIu64 " after the kill, started at %" PRIu64,
+		       available(), start);
+	if (sysfs_class_u64("user_allocated"))
+		t_fail("user_allocated %" PRIu64 " after the kill",
+		       sysfs_class_u64("user_allocated"));
+	printf("ok: pool whole (%" PRIu64 " bytes) and nothing accounted after the kill\n",
+	       start);
+	close(node);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3)
-		t_fail("usage: %s query|edu|negative|zero|revoke|revoke-dma PROVIDER [ARGS]",
+		t_fail("usage: %s query|edu|negative|zero|revoke|revoke-dma|kill-alloc PROVIDER [ARGS]",
 		     argv[0]);
 	provider = argv[2];
 
@@ -655,6 +747,8 @@ int main(int argc, char **argv)
 		return cmd_edu(argv[3], argv[4]);
 	if (!strcmp(argv[1], "revoke-dma") && argc == 5)
 		return cmd_revoke_dma(argv[3], argv[4]);
+	if (!strcmp(argv[1], "kill-alloc") && argc == 5)
+		return cmd_kill_alloc(argv[3], argv[4]);
 	if (!strcmp(argv[1], "negative") && argc == 3)
 		return cmd_negative();
 	if (!strcmp(argv[1], "zero") && argc == 3)

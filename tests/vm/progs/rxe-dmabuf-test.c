@@ -4,6 +4,7 @@
  *
  *   rxe-dmabuf-test verbs  PROVIDER DEV0 DEV1
  *   rxe-dmabuf-test revoke PROVIDER DEV0 DEV1
+ *   rxe-dmabuf-test reset  PROVIDER DEV0 DEV1     (P2PV_RESET_DONE=FILE)
  *
  * PROVIDER is the PCI name of a published P2PDMA provider (its node is
  * /dev/p2pmem/PROVIDER), or "udmabuf" for host memory exported by udmabuf,
@@ -24,6 +25,10 @@
  * loop must end with an error completion (remote access error) within
  * REVOKE_DEADLINE seconds; then every object is destroyed and every
  * descriptor closed, all of which must succeed.
+ *
+ * "reset" is "revoke" for a provider that is reset rather than removed: the
+ * caller resets it and then creates the file named by $P2PV_RESET_DONE,
+ * which stands for "the provider is gone" in the checks after the error.
  *
  * Every wait is bounded.  Prints "ok: ..." per check; on failure prints
  * "FAIL: ..." and exits 1.
@@ -759,7 +764,24 @@ static int cmd_verbs(const char *dev0, const char *dev1)
 	return 0;
 }
 
-static int cmd_revoke(const char *dev0, const char *dev1)
+/* Until the provider was removed, or for "reset" the caller says it was reset */
+static void wait_revocation_done(bool reset, uint64_t deadline)
+{
+	const char *done = getenv("P2PV_RESET_DONE");
+	char dev[256];
+
+	if (reset && !done)
+		t_fail("reset: P2PV_RESET_DONE names no file");
+	snprintf(dev, sizeof(dev), "/sys/bus/pci/devices/%s", provider);
+	while (reset ? access(done, F_OK) != 0 : access(dev, F_OK) == 0) {
+		if (t_now_ms() > deadline)
+			t_fail("%s not %s %d s after the test started", provider,
+			       reset ? "reset" : "removed", REVOKE_DEADLINE);
+		usleep(10000);
+	}
+}
+
+static int cmd_revoke(const char *dev0, const char *dev1, bool reset)
 {
 	const uint32_t len = 4096;
 	uint64_t deadline;
@@ -782,7 +804,8 @@ static int cmd_revoke(const char *dev0, const char *dev1)
 
 		if (n == REVOKE_READY) {
 			check_p2p_data(0, len, 9, "writes before removal");
-			printf("ready: remove %s\n", provider);
+			printf("ready: %s %s\n", reset ? "reset" : "remove",
+			       provider);
 			fflush(stdout);
 		}
 		if (t_now_ms() > deadline)
@@ -806,20 +829,10 @@ static int cmd_revoke(const char *dev0, const char *dev1)
 
 	/*
 	 * The exporter revokes the attachments one after the other; once the
-	 * provider is gone, all of them are.  Then the P2P MR on DEV0 is
-	 * revoked too: using it locally fails.
+	 * provider is gone (or reset), all of them are.  Then the P2P MR on
+	 * DEV0 is revoked too: using it locally fails.
 	 */
-	{
-		char dev[256];
-
-		snprintf(dev, sizeof(dev), "/sys/bus/pci/devices/%s", provider);
-		while (access(dev, F_OK) == 0) {
-			if (t_now_ms() > deadline)
-				t_fail("%s still present %d s after the test started",
-				     provider, REVOKE_DEADLINE);
-			usleep(10000);
-		}
-	}
+	wait_revocation_done(reset, deadline);
 	reconnect(&a, &b);
 	{
 		struct ibv_sge sge = { .addr = IOVA0, .length = len,
@@ -849,13 +862,15 @@ static int cmd_revoke(const char *dev0, const char *dev1)
 int main(int argc, char **argv)
 {
 	if (argc != 5)
-		t_fail("usage: %s verbs|revoke PROVIDER DEV0 DEV1", argv[0]);
+		t_fail("usage: %s verbs|revoke|reset PROVIDER DEV0 DEV1", argv[0]);
 	provider = argv[2];
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	if (!strcmp(argv[1], "verbs"))
 		return cmd_verbs(argv[3], argv[4]);
 	if (!strcmp(argv[1], "revoke"))
-		return cmd_revoke(argv[3], argv[4]);
+		return cmd_revoke(argv[3], argv[4], false);
+	if (!strcmp(argv[1], "reset"))
+		return cmd_revoke(argv[3], argv[4], true);
 	t_fail("bad arguments");
 }
