@@ -112,7 +112,7 @@ P2PV_SYSFS_ROOT=$fk/sys p2pv_devinfo --dot >"$fk/dot" || fail "p2pv_devinfo --do
 head -n 1 "$fk/dot" | grep -qx 'digraph p2pverbs {' || fail "--dot: no digraph header"
 [ "$(tail -n 1 "$fk/dot")" = "}" ] || fail "--dot: not closed"
 [ "$(grep -c '{' "$fk/dot")" = "$(grep -c '}' "$fk/dot")" ] || fail "--dot: unbalanced braces"
-grep -Ev '^digraph p2pverbs \{$|^\}$|^  (rankdir=TB|node \[fontname="monospace"\]);$|^  "[^"]+"( -> "[^"]+")?( \[[^]]*\])?;$' "$fk/dot" &&
+grep -Ev '^digraph p2pverbs \{$|^\}$|^  (rankdir=TB|node \[fontname="monospace"\]);$|^  "[^"]+"( -> "[^"]+")?( \[.*\])?;$' "$fk/dot" &&
 	fail "--dot: lines that are not nodes or edges (above)"
 grep -q "^  \"edu0\" \[shape=ellipse" "$fk/dot" || fail "--dot: no edu0 node"
 grep -q "^  \"$edu\" -> \"edu0\" \[style=dotted" "$fk/dot" || fail "--dot: edu0 not attached to $edu"
