@@ -510,6 +510,14 @@ static int cmd_nofile(const char *prov)
 	int n, err, fds;
 
 	T_CHECK(p2pv_set_policy(P2PV_POLICY_REQUIRED) == 0, "p2pv_set_policy");
+	/*
+	 * The library keeps a few descriptors of its own once it has looked
+	 * at the machine (provider nodes, /proc/self/maps, the uevent
+	 * sequence number): one allocation first, so that they are counted.
+	 */
+	bufs[0] = p2pv_buf_alloc(prov, NULL, 4096);
+	T_CHECK(bufs[0], "first allocation: %s", p2pv_last_error());
+	T_CHECK(!p2pv_buf_free(bufs[0]), "p2pv_buf_free: %s", p2pv_last_error());
 	fds = open_fds();
 	T_CHECK(!getrlimit(RLIMIT_NOFILE, &old), "getrlimit");
 	low = old;
