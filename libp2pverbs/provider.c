@@ -17,14 +17,39 @@ static int provider_dir(char *dir, size_t n, const char *bdf)
 	return p2pv_fmt(dir, n, "%s/bus/pci/devices/%s", p2pv_sysfs_root(), bdf);
 }
 
+/*
+ * What userspace may still take of @pool_available bytes: the kernel caps
+ * the total of all userspace buffers of a provider at user_limit
+ * (/sys/class/p2pmem/<bdf>/); without those files there is no cap.
+ */
+static uint64_t user_available(const char *bdf, uint64_t pool_available)
+{
+	char path[PATH_MAX];
+	uint64_t limit, allocated;
+
+	if (p2pv_fmt(path, sizeof(path), "%s/class/p2pmem/%s/user_limit",
+		     p2pv_sysfs_root(), bdf) < 0 ||
+	    p2pv_read_u64(path, &limit) < 0 ||
+	    p2pv_fmt(path, sizeof(path), "%s/class/p2pmem/%s/user_allocated",
+		     p2pv_sysfs_root(), bdf) < 0 ||
+	    p2pv_read_u64(path, &allocated) < 0)
+		return pool_available;
+	if (allocated >= limit)
+		return 0;
+	return limit - allocated < pool_available ? limit - allocated :
+						    pool_available;
+}
+
 int p2pv_provider_available(const char *bdf, uint64_t *available)
 {
 	char path[PATH_MAX];
 
 	if (p2pv_fmt(path, sizeof(path), "%s/bus/pci/devices/%s/p2pmem/available",
-		     p2pv_sysfs_root(), bdf) < 0)
+		     p2pv_sysfs_root(), bdf) < 0 ||
+	    p2pv_read_u64(path, available) < 0)
 		return -1;
-	return p2pv_read_u64(path, available);
+	*available = user_available(bdf, *available);
+	return 0;
 }
 
 static enum p2pv_provider_kind provider_kind(const char *dir, uint32_t class)
@@ -73,6 +98,7 @@ static int read_provider(const char *bdf, struct p2pv_provider *p)
 		return p2pv_err(EINVAL, "%s: p2pmem/available %llu > size %llu",
 				bdf, (unsigned long long)p->available,
 				(unsigned long long)p->size);
+	p->available = user_available(bdf, p->available);
 	p->pci_class = p2pv_dir_class(dir);
 	if (read_hex(dir, "vendor", &v) == 0)
 		p->vendor_id = (uint16_t)v;

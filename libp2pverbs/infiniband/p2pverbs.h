@@ -55,7 +55,9 @@ enum p2pv_provider_kind {
 struct p2pv_provider {
 	char pci_addr[P2PV_PCI_ADDR_LEN];	/* e.g. "0000:01:00.0" */
 	uint64_t size;				/* p2pmem/size, bytes */
-	uint64_t available;			/* p2pmem/available, bytes */
+	uint64_t available;			/* bytes an allocation can get now:
+						 * p2pmem/available, at most what the
+						 * kernel's user_limit still allows */
 	enum p2pv_provider_kind kind;
 	int published;				/* p2pmem/published */
 	uint32_t pci_class;			/* 24-bit class code, 0 if unknown */

@@ -500,6 +500,20 @@ static void free_all(struct p2pv_buf **bufs, int n)
 		T_CHECK(!p2pv_buf_free(bufs[n]), "p2pv_buf_free: %s", p2pv_last_error());
 }
 
+/*
+ * The library keeps a few descriptors of its own once it has looked at the
+ * machine (provider nodes, /proc/self/maps, the uevent sequence number):
+ * one allocation first, so that they are part of the count.
+ */
+static int open_fds_after_warm_up(const char *prov)
+{
+	struct p2pv_buf *buf = p2pv_buf_alloc(prov, NULL, 4096);
+
+	T_CHECK(buf, "first allocation: %s", p2pv_last_error());
+	T_CHECK(!p2pv_buf_free(buf), "p2pv_buf_free: %s", p2pv_last_error());
+	return open_fds();
+}
+
 /* Per process: every buffer holds one fd, so RLIMIT_NOFILE bounds them */
 static int cmd_nofile(const char *prov)
 {
@@ -510,15 +524,7 @@ static int cmd_nofile(const char *prov)
 	int n, err, fds;
 
 	T_CHECK(p2pv_set_policy(P2PV_POLICY_REQUIRED) == 0, "p2pv_set_policy");
-	/*
-	 * The library keeps a few descriptors of its own once it has looked
-	 * at the machine (provider nodes, /proc/self/maps, the uevent
-	 * sequence number): one allocation first, so that they are counted.
-	 */
-	bufs[0] = p2pv_buf_alloc(prov, NULL, 4096);
-	T_CHECK(bufs[0], "first allocation: %s", p2pv_last_error());
-	T_CHECK(!p2pv_buf_free(bufs[0]), "p2pv_buf_free: %s", p2pv_last_error());
-	fds = open_fds();
+	fds = open_fds_after_warm_up(prov);
 	T_CHECK(!getrlimit(RLIMIT_NOFILE, &old), "getrlimit");
 	low = old;
 	low.rlim_cur = (rlim_t)fds + 16;
@@ -546,15 +552,17 @@ static int cmd_nofile(const char *prov)
 static int cmd_pool(const char *prov)
 {
 	static struct p2pv_buf *bufs[MAX_BUFS];
-	uint64_t start = available(prov);
+	uint64_t start;
 	char msg[512];
 	int n, err, fds;
 
 	T_CHECK(p2pv_set_policy(P2PV_POLICY_REQUIRED) == 0, "p2pv_set_policy");
-	fds = open_fds();
+	fds = open_fds_after_warm_up(prov);
+	start = available(prov);
+	/* "available" is what userspace may take: the pool, or the cap on it */
 	n = alloc_until_failure(prov, 1 << 20, bufs, &err, msg, sizeof(msg));
 	T_CHECK(err == ENOSPC || err == ENOMEM, "exhausted pool: errno %d (%s)", err, msg);
-	T_CHECK((uint64_t)n == start >> 20, "%d buffers of 1 MiB from a pool of %llu bytes",
+	T_CHECK((uint64_t)n == start >> 20, "%d buffers of 1 MiB with %llu bytes available",
 		n, (unsigned long long)start);
 	T_CHECK(available(prov) < (1 << 20), "%llu bytes left after the failure",
 		(unsigned long long)available(prov));
