@@ -91,13 +91,14 @@ static int open_provider(void)
 	return fd;
 }
 
-static uint64_t sysfs_u64(const char *dev, const char *attr)
+/* A number from sysfs: DIR is "bus/pci/devices" or "class/p2pmem" */
+static uint64_t sysfs_u64(const char *dir, const char *dev, const char *attr)
 {
 	char path[256];
 	unsigned long long v;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", dev, attr);
+	snprintf(path, sizeof(path), "/sys/%s/%s/%s", dir, dev, attr);
 	f = fopen(path, "r");
 	if (!f || fscanf(f, "%llu", &v) != 1)
 		t_fail("read %s", path);
@@ -107,21 +108,12 @@ static uint64_t sysfs_u64(const char *dev, const char *attr)
 
 static uint64_t available(void)
 {
-	return sysfs_u64(provider, "p2pmem/available");
+	return sysfs_u64("bus/pci/devices", provider, "p2pmem/available");
 }
 
 static uint64_t sysfs_class_u64(const char *attr)
 {
-	char path[256];
-	unsigned long long v;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/class/p2pmem/%s/%s", provider, attr);
-	f = fopen(path, "r");
-	if (!f || fscanf(f, "%llu", &v) != 1)
-		t_fail("read %s", path);
-	fclose(f);
-	return v;
+	return sysfs_u64("class/p2pmem", provider, attr);
 }
 
 static uint64_t user_limit(void)
@@ -444,7 +436,7 @@ static int cmd_negative(void)
 	check_size_rounding(node);
 	/* The whole pool for userspace, to exhaust it */
 	limit = user_limit();
-	set_user_limit(sysfs_u64(provider, "p2pmem/size"));
+	set_user_limit(sysfs_u64("bus/pci/devices", provider, "p2pmem/size"));
 	check_exhaustion(node, start);
 	set_user_limit(limit);
 	if (sysfs_class_u64("user_allocated"))
