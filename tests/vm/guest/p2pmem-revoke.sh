@@ -13,7 +13,7 @@
 # exporter's "revoked" line.  After the reset the CMB serves new buffers.
 unmap_before_revoke() { # provider, first dmesg line of the attempt
 	local unmapped revoked
-	unmapped=$(dmesg | tail -n +"$2" | grep -n 'slot [0-9]*: unmapped after invalidation' | tail -n 1 | cut -d: -f1)
+	unmapped=$(dmesg | tail -n +"$2" | grep -n 'slot [0-9]*: unmapping after invalidation' | tail -n 1 | cut -d: -f1)
 	revoked=$(dmesg | tail -n +"$2" | grep -n "$1: revoked [0-9]* P2P memory dma-buf" | tail -n 1 | cut -d: -f1)
 	[ -n "$unmapped" ] && [ -n "$revoked" ] && [ "$unmapped" -lt "$revoked" ] ||
 		fail "$1: edu unmap (log line ${unmapped:-none}) not before the revocation (${revoked:-none})"
