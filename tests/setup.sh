@@ -21,6 +21,8 @@ PACKAGES=(
 	# kernel build (the linux-source-7.3 tarball itself is downloaded by
 	# tests/vm/build-kernel.sh from trixie-backports, never installed)
 	bc bison flex libelf-dev libssl-dev cpio kmod xz-utils debian-archive-keyring
+	# tests/vm/check-series.sh: checkpatch.pl's SPDX check
+	python3-ply
 	# rdma-core and perftest from source (valgrind: rdma-core's memcheck
 	# annotations, and the in-guest valgrind runs of libp2pverbs)
 	libnl-3-dev libnl-route-3-dev libudev-dev autoconf automake libtool libpci-dev
