@@ -18,6 +18,7 @@ struct buf_priv {
 	struct p2pv_mem_chunk chunk;
 	struct p2pv_vma_id mapping;	/* the file mapped at chunk.map_addr */
 	int registered;
+	int allocated;			/* from pub.provider by this process */
 };
 
 /* P2P buffers by address range, and every live buffer by its pointer: a
@@ -82,6 +83,30 @@ int p2pv_ptr_lookup(const void *ptr, size_t length, struct p2pv_ptr_info *info)
 	return 0;
 }
 
+int p2pv_ptr_find(const void *ptr, struct p2pv_ptr_info *info,
+		  struct p2pv_vma_id *mapping)
+{
+	struct ptr_lookup l;
+
+	if (p2pv_rmap_lookup(&p2p_ranges, (uintptr_t)ptr, copy_info, &l) < 0)
+		return -1;
+	*info = l.info;
+	*mapping = l.mapping;
+	return 0;
+}
+
+static void copy_mapping(void *val, uintptr_t addr, void *arg)
+{
+	(void)addr;
+	*(struct p2pv_vma_id *)arg = ((struct buf_priv *)val)->mapping;
+}
+
+int p2pv_buf_find(const struct p2pv_buf *buf, struct p2pv_vma_id *mapping)
+{
+	return p2pv_rmap_lookup(&live_bufs, (uintptr_t)buf, copy_mapping,
+				mapping);
+}
+
 P2PV_EXPORT int p2pv_ptr_query(const void *ptr, struct p2pv_ptr_info *info)
 {
 	struct p2pv_ptr_info tmp;
@@ -102,6 +127,11 @@ P2PV_EXPORT int p2pv_is_p2p(const void *ptr)
 	    p2pv_ptr_lookup(ptr, 1, &tmp) == 0;
 	errno = saved;
 	return r;
+}
+
+static struct buf_priv *container_of_pub(struct p2pv_buf *pub)
+{
+	return (struct buf_priv *)((char *)pub - offsetof(struct buf_priv, pub));
 }
 
 static void release(struct buf_priv *b)
@@ -184,26 +214,62 @@ static int check_named(const char *pci_addr, size_t length)
 	return 0;
 }
 
+/* One allocation from provider bdf; the cache of its available memory
+ * learns the outcome */
+static struct p2pv_buf *alloc_from(const char *bdf, size_t length,
+				   size_t alignment)
+{
+	struct p2pv_buf *b;
+	int err;
+
+	b = alloc_with(&p2pv_p2pmem_memory_ops, bdf, length, alignment);
+	err = b ? 0 : errno;
+	if (b)
+		container_of_pub(b)->allocated = 1;
+	p2pv_graph_note_alloc(bdf, length, err);
+	errno = err ? err : errno;
+	return b;
+}
+
+/* The library chooses: the nearest provider that can serve; when the
+ * allocation fails there for lack of memory (the cache of available memory
+ * was behind), or because the provider went away, the next one */
+#define MAX_TRIES 16
+static struct p2pv_buf *alloc_chosen(const struct p2pv_buf_alloc_attr *a,
+				     size_t alignment)
+{
+	char tried[MAX_TRIES][P2PV_PCI_ADDR_LEN];
+	const char *name = a->near ? a->near->name : NULL;
+	struct p2pv_provider prov;
+	struct p2pv_buf *b;
+	int n;
+
+	for (n = 0; n < MAX_TRIES; n++) {
+		if (p2pv_choose_skip(name ? &name : NULL, name ? 1 : 0,
+				     a->length, (const char (*)[P2PV_PCI_ADDR_LEN])tried,
+				     n, &prov) < 0)
+			return NULL;
+		b = alloc_from(prov.pci_addr, a->length, alignment);
+		if (b)
+			return b;
+		if (errno != ENOMEM && errno != EDQUOT && errno != ENOSPC &&
+		    errno != ENODEV)
+			return NULL;
+		snprintf(tried[n], sizeof(tried[n]), "%s", prov.pci_addr);
+	}
+	return NULL;
+}
+
 static struct p2pv_buf *alloc_p2p(const struct p2pv_buf_alloc_attr *a,
 				  size_t alignment)
 {
-	struct p2pv_provider prov;
-	struct p2pv_buf *b;
-
-	if (a->provider) {
-		if (check_named(a->provider, a->length) < 0)
-			return NULL;
-		snprintf(prov.pci_addr, sizeof(prov.pci_addr), "%s", a->provider);
-	} else if (p2pv_choose_provider(a->near ? &a->near : NULL,
-					a->near ? 1 : 0, a->length, &prov,
-					NULL) < 0) {
+	if (!a->provider)
+		return alloc_chosen(a, alignment);
+	if (check_named(a->provider, a->length) < 0) {
+		p2pv_graph_note_alloc(a->provider, a->length, errno);
 		return NULL;
 	}
-	b = alloc_with(&p2pv_p2pmem_memory_ops, prov.pci_addr, a->length,
-		       alignment);
-	if (!b && errno == ENODEV)
-		p2pv_graph_invalidate();	/* the provider went away */
-	return b;
+	return alloc_from(a->provider, a->length, alignment);
 }
 
 static int check_attr(const struct p2pv_buf_alloc_attr *a, size_t inlen,
@@ -363,6 +429,8 @@ P2PV_EXPORT int p2pv_buf_free(struct p2pv_buf *pub)
 	b = val;
 	if (b->registered)
 		p2pv_rmap_remove(&p2p_ranges, (uintptr_t)pub->addr, NULL);
+	if (b->allocated)
+		p2pv_graph_note_free(b->pub.provider, b->pub.length);
 	release(b);
 	return 0;
 }

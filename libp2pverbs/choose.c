@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR Linux-OpenIB) */
 /*
  * Choosing the nearest provider from the graph: the paths are computed once
- * per process, so a call ranks cached answers and reads the memory available
- * only for the best-ranked providers, until one has enough.
+ * per process and so is each provider's available memory (see graph.c for
+ * when the cache is refreshed), so a call ranks cached answers and reads no
+ * file.  Only when no provider has enough memory in the cache are all of them
+ * re-read and ranked once more.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -96,9 +98,8 @@ static int pick(struct candidate *cand, int n, uint64_t min_available,
 				break;
 		}
 		for (j = lo; j < hi; j++) {
-			if (p2pv_provider_available(g->prov[cand[j].prov].info.pci_addr,
-						    &avail) < 0 ||
-			    avail < need) {
+			avail = g->prov[cand[j].prov].info.available;
+			if (avail < need) {
 				t->exhausted++;
 				continue;
 			}
@@ -112,9 +113,21 @@ static int pick(struct candidate *cand, int n, uint64_t min_available,
 	return best;
 }
 
+static int skipped(const char *bdf, const char (*skip)[P2PV_PCI_ADDR_LEN],
+		   int nskip)
+{
+	int k;
+
+	for (k = 0; k < nskip; k++)
+		if (!strcmp(bdf, skip[k]))
+			return 1;
+	return 0;
+}
+
 static int choose_locked(const char *const *names, int num,
-			 uint64_t min_available, struct p2pv_provider *out,
-			 struct p2pv_path *paths)
+			 uint64_t min_available,
+			 const char (*skip)[P2PV_PCI_ADDR_LEN], int nskip,
+			 struct p2pv_provider *out, struct p2pv_path *paths)
 {
 	struct p2pv_graph *g = p2pv_graph_get();
 	struct p2pv_graph_device **devs;
@@ -136,13 +149,21 @@ static int choose_locked(const char *const *names, int num,
 	}
 	for (i = 0; i < g->nprov; i++)
 		if (g->prov[i].info.published &&
+		    !skipped(g->prov[i].info.pci_addr, skip, nskip) &&
 		    score(devs, num, i, &cand[n], &t) == 0)
 			n++;
 	qsort(cand, (size_t)n, sizeof(*cand), rank_cmp);
 	best = pick(cand, n, min_available, &avail, &t);
+	if (best < 0 && n) {
+		/* the cache may be behind frees of other processes */
+		p2pv_graph_refresh_available();
+		t.exhausted = 0;
+		best = pick(cand, n, min_available, &avail, &t);
+	}
 	if (best < 0) {
-		p2pv_err(ENODEV, "no usable P2PDMA provider (%d found, %d exhausted or too small, %d refused%s%s)",
+		p2pv_err(ENODEV, "no usable P2PDMA provider (%d found, %d exhausted or too small, %d refused%s%s%s)",
 			 g->nprov, t.exhausted, t.refused,
+			 nskip ? ", the others failed to allocate" : "",
 			 t.refused ? "; last: " : "", t.last_refusal);
 		goto out;
 	}
@@ -174,7 +195,20 @@ P2PV_EXPORT int p2pv_choose_provider_by_name(const char *const *names, int num,
 			return p2pv_err(EINVAL, "p2pv_choose_provider: NULL device %d", k);
 	if (p2pv_graph_lock() < 0)
 		return -1;
-	ret = choose_locked(names, num, min_available, out, paths);
+	ret = choose_locked(names, num, min_available, NULL, 0, out, paths);
+	p2pv_graph_unlock();
+	return ret;
+}
+
+int p2pv_choose_skip(const char *const *names, int num, uint64_t min_available,
+		     const char (*skip)[P2PV_PCI_ADDR_LEN], int nskip,
+		     struct p2pv_provider *out)
+{
+	int ret;
+
+	if (p2pv_graph_lock() < 0)
+		return -1;
+	ret = choose_locked(names, num, min_available, skip, nskip, out, NULL);
 	p2pv_graph_unlock();
 	return ret;
 }

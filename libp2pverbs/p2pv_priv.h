@@ -91,7 +91,7 @@ int p2pv_provider_available(const char *bdf, uint64_t *available);
 
 /* graph.c: the provider x device graph, under one lock */
 struct p2pv_graph_provider {
-	struct p2pv_provider info;	/* as listed; available is re-read */
+	struct p2pv_provider info;	/* as listed; available is the cache */
 	struct p2pv_chain *chain;
 	int node_fd;			/* -1: node missing or not ours */
 };
@@ -106,7 +106,10 @@ struct p2pv_graph {
 	pthread_mutex_t lock;
 	int valid;
 	char root[PATH_MAX];
-	int seq_fd;
+	int uevent_fd;			/* NETLINK_KOBJECT_UEVENT, -1 none */
+	int no_uevents;			/* use the counter instead */
+	int seq_fd;			/* <root>/kernel/uevent_seqnum */
+	int have_seq;
 	uint64_t seqnum;
 	struct p2pv_topo_ctx ctx;
 	struct p2pv_graph_provider *prov;
@@ -124,6 +127,16 @@ struct p2pv_graph_device *p2pv_graph_device(const char *ibdev);
 const struct p2pv_path *p2pv_graph_path(struct p2pv_graph_device *d, int prov);
 /* copy honouring out->comp_mask */
 void p2pv_path_copy_out(struct p2pv_path *out, const struct p2pv_path *p);
+/* the cache of available memory (locked: refresh; unlocked: the notes) */
+void p2pv_graph_refresh_available(void);
+void p2pv_graph_note_alloc(const char *bdf, size_t length, int err);
+void p2pv_graph_note_free(const char *bdf, size_t length);
+
+/* choose.c: p2pv_choose_provider_by_name() skipping the nskip providers
+ * of skip (the ones an allocation already failed on) */
+int p2pv_choose_skip(const char *const *names, int num, uint64_t min_available,
+		     const char (*skip)[P2PV_PCI_ADDR_LEN], int nskip,
+		     struct p2pv_provider *out);
 
 /* vma.c: is [start, end) still mapped from the file it was mapped from? */
 struct p2pv_vma_id {
@@ -152,6 +165,9 @@ int p2pv_rmap_remove(struct p2pv_rmap *m, uintptr_t start, void **val);
 int p2pv_rmap_lookup(struct p2pv_rmap *m, uintptr_t addr,
 		     void (*copy)(void *val, uintptr_t addr, void *arg),
 		     void *arg);
+/* Like lookup, with the write lock held around update(val, arg) */
+int p2pv_rmap_update(struct p2pv_rmap *m, uintptr_t addr,
+		     void (*update)(void *val, void *arg), void *arg);
 size_t p2pv_rmap_count(struct p2pv_rmap *m);
 /* Keep M usable across fork(): around fork() its lock is held, so the child
  * gets a consistent map and a usable lock; DROP, when not NULL, empties the
@@ -162,6 +178,10 @@ void p2pv_rmap_destroy(struct p2pv_rmap *m);
 /* buf.c: the P2P buffer holding [ptr, ptr + length) (length 0: to its
  * end) if that range is still its mapping; -1 + ENOENT otherwise */
 int p2pv_ptr_lookup(const void *ptr, size_t length, struct p2pv_ptr_info *info);
+/* The registry's answers only: no system call, no message; -1 + ENOENT */
+int p2pv_ptr_find(const void *ptr, struct p2pv_ptr_info *info,
+		  struct p2pv_vma_id *mapping);
+int p2pv_buf_find(const struct p2pv_buf *buf, struct p2pv_vma_id *mapping);
 
 /* mr.c, used by libp2pverbs-preload.so (private symbol version) */
 struct ibv_mr *__p2pv_route_reg_mr(struct ibv_pd *pd, void *addr,

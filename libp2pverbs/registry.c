@@ -59,16 +59,22 @@ out:
 	return ret;
 }
 
+/* A miss sets errno only: callers that report it write their own message,
+ * and p2pv_dereg_mr() of an ordinary MR misses on every call. */
 int p2pv_rmap_remove(struct p2pv_rmap *m, uintptr_t start, void **val)
 {
 	size_t i;
 	int ret = 0;
 
+	if (!__atomic_load_n(&m->n, __ATOMIC_ACQUIRE)) {
+		errno = ENOENT;
+		return -1;
+	}
 	pthread_rwlock_wrlock(&m->lock);
 	i = upper(m, start);
 	if (i == 0 || m->r[i - 1].start != start) {
-		ret = p2pv_err(ENOENT, "no range starts at %#lx",
-			       (unsigned long)start);
+		errno = ENOENT;
+		ret = -1;
 		goto out;
 	}
 	i--;
@@ -99,6 +105,26 @@ int p2pv_rmap_lookup(struct p2pv_rmap *m, uintptr_t addr,
 		found = 1;
 		if (copy)
 			copy(m->r[i - 1].val, addr, arg);
+	}
+	pthread_rwlock_unlock(&m->lock);
+	if (!found) {
+		errno = ENOENT;
+		return -1;
+	}
+	return 0;
+}
+
+int p2pv_rmap_update(struct p2pv_rmap *m, uintptr_t addr,
+		     void (*update)(void *val, void *arg), void *arg)
+{
+	size_t i;
+	int found = 0;
+
+	pthread_rwlock_wrlock(&m->lock);
+	i = upper(m, addr);
+	if (i > 0 && addr < m->r[i - 1].end) {
+		found = 1;
+		update(m->r[i - 1].val, arg);
 	}
 	pthread_rwlock_unlock(&m->lock);
 	if (!found) {

@@ -191,8 +191,14 @@ const char *p2pv_acs_state_str(enum p2pv_acs_state s);
  * then summed distance, then most available, then PCI address.
  * Unpublished, exhausted and refused providers are skipped.  The provider
  * x device graph is computed once per process and reused until a provider
- * or device comes or goes.  0 on success (*out filled, paths[i] filled when
- * paths is not NULL), -1 + errno (ENODEV: none usable).
+ * or device comes or goes (a uevent), and so is each provider's available
+ * memory: the ranking uses the value cached when the graph was built,
+ * refreshed after each allocation of this process from that provider and
+ * when an allocation from it fails for lack of memory, and re-read for every
+ * provider when none has enough in the cache; after the first call a choice
+ * reads no sysfs file.  0 on success (*out filled, with the cached
+ * available; paths[i] filled when paths is not NULL), -1 + errno (ENODEV:
+ * none usable).
  */
 int p2pv_choose_provider(struct ibv_device *const *devices, int num_devices,
 			 uint64_t min_available, struct p2pv_provider *out,
@@ -313,13 +319,22 @@ int p2pv_ptr_query(const void *ptr, struct p2pv_ptr_info *info);
 /* Memory registration                                                 */
 /* ------------------------------------------------------------------ */
 
-/* Register [offset, offset+length) of buf; length 0 means "to the end of
- * the buffer" (the one call where 0 is not EINVAL). */
+/* Register [offset, offset+length) of buf: the buffer itself, through
+ * ibv_reg_dmabuf_mr() on its dma-buf fd at the matching offset, with iova
+ * buf->addr + offset, whatever the program did to the mapping since.
+ * length 0 means "to the end of the buffer" (the one call where 0 is not
+ * EINVAL); buf must be a live buffer of this library (else EINVAL). */
 struct ibv_mr *p2pv_reg_buf(struct ibv_pd *pd, struct p2pv_buf *buf,
 			    size_t offset, size_t length, int access);
-/* Like ibv_reg_mr/ibv_reg_mr_iova/ibv_reg_mr_iova2, but a range inside P2P
- * memory is registered through ibv_reg_dmabuf_mr(); anything else goes to
- * verbs.  NULL pd or addr, or length 0: EINVAL. */
+/* Like ibv_reg_mr/ibv_reg_mr_iova/ibv_reg_mr_iova2: the range is registered
+ * by address with ibv_reg_mr_iova2(), and the kernel resolves a range inside
+ * a P2P mapping to its dma-buf, so what is registered is what is mapped
+ * there at that moment.  A kernel that cannot (EFAULT) gets
+ * ibv_reg_dmabuf_mr() on the buffer instead, once the range is checked to be
+ * still the buffer's mapping.  A range the library knows as P2P memory is
+ * remembered for p2pv_mr_query(); nothing else costs more than the plain
+ * verbs call.  NULL pd or addr, or length 0: EINVAL; a range crossing the end
+ * of a P2P buffer that is still mapped there: EINVAL. */
 struct ibv_mr *p2pv_reg_mr(struct ibv_pd *pd, void *addr, size_t length,
 			   int access);
 struct ibv_mr *p2pv_reg_mr_iova(struct ibv_pd *pd, void *addr, size_t length,
@@ -332,6 +347,20 @@ int p2pv_dereg_mr(struct ibv_mr *mr);
 enum p2pv_mr_info_mask {
 	/* reasons and importer */
 	P2PV_MR_INFO_MASK_ATTACHMENT = 1 << 0,
+	/* reg_method */
+	P2PV_MR_INFO_MASK_REG_METHOD = 1 << 1,
+};
+
+/* How an MR was registered, and so what memory it is */
+enum p2pv_mr_reg_method {
+	/* ibv_reg_mr() of a range that was not (or no longer) the P2P
+	 * buffer's mapping: the kernel registered host memory */
+	P2PV_MR_REG_HOST = 0,
+	/* ibv_reg_mr() of the P2P mapping: the kernel resolved the mapping to
+	 * its dma-buf at registration (a dma-buf MR on the buffer) */
+	P2PV_MR_REG_MAPPING = 1,
+	/* ibv_reg_dmabuf_mr() on the buffer's dma-buf fd and offset */
+	P2PV_MR_REG_DMABUF = 2,
 };
 
 struct p2pv_mr_info {
@@ -348,11 +377,22 @@ struct p2pv_mr_info {
 	uint32_t reasons;		/* MASK_ATTACHMENT: P2PV_REASON_* */
 	char importer[64];		/* MASK_ATTACHMENT: the kernel's name of
 					 * the importing device, "" unknown */
-	uint64_t reserved[4];
+	enum p2pv_mr_reg_method reg_method;	/* MASK_REG_METHOD */
+	uint32_t reserved32;
+	uint64_t reserved[3];
 };
 
-/* 0 if mr was registered on P2P memory through this library, -1 + errno
- * ENOENT otherwise. */
+/*
+ * 0 if mr was registered through this library on a range the library knew
+ * as P2P memory (p2pv_reg_buf, p2pv_reg_mr*), -1 + errno ENOENT otherwise
+ * (host memory registered through the library is not remembered).  The
+ * answer is computed on the first query of the MR and kept: the mode is what
+ * the MR's attachment got (P2PMEM_IOC_ATTACH_QUERY); an MR of p2pv_reg_mr*
+ * whose range is not the buffer's mapping any more (the program unmapped it
+ * and perhaps mapped other memory there) reports type P2PV_MEM_HOST and
+ * reg_method P2PV_MR_REG_HOST.  Query right after registering when the
+ * program remaps memory: the check sees the mapping as it is at the query.
+ */
 int p2pv_mr_query(const struct ibv_mr *mr, struct p2pv_mr_info *info);
 
 /* Does the device/kernel support dma-buf MRs?  1 yes, 0 no, -1 error. */

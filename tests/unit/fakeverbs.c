@@ -4,9 +4,17 @@
  * Preloaded beneath libp2pverbs-preload.so, it stands where the real
  * libibverbs would be reached through RTLD_NEXT, and records every call.
  */
+#include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include <infiniband/verbs.h>
 
@@ -73,6 +81,10 @@ struct ibv_mr *ibv_reg_mr_iova2(struct ibv_pd *pd, void *addr, size_t length,
 				uint64_t iova, unsigned int access)
 {
 	record("ibv_reg_mr_iova2", addr, length, iova, (int)access);
+	if (log_.iova2_errno) {
+		errno = log_.iova2_errno;
+		return NULL;
+	}
 	return new_mr(pd, addr, length);
 }
 
@@ -104,4 +116,88 @@ int ibv_dereg_mr(struct ibv_mr *mr)
 		return log_.dereg_errno;
 	free(mr);
 	return 0;
+}
+
+/*
+ * System calls through libc, counted while log_.count_sys is set and passed
+ * on to the next definition (libc).  Only calls made through these symbols
+ * are seen: libp2pverbs makes its own that way.
+ */
+static void *next(const char *name)
+{
+	void *fn = dlsym(RTLD_NEXT, name);
+
+	if (!fn)
+		abort();
+	return fn;
+}
+
+static void count(const char *name)
+{
+	if (!log_.count_sys)
+		return;
+	log_.sys_calls++;
+	strncpy(log_.last_sys, name, sizeof(log_.last_sys) - 1);
+}
+
+#define FORWARD(ret, name, params, args)                                  \
+	__attribute__((visibility("default"))) ret name params            \
+	{                                                                 \
+		static ret (*real) params;                                \
+                                                                          \
+		if (!real)                                                \
+			*(void **)&real = next(#name);                    \
+		count(#name);                                             \
+		return real args;                                         \
+	}
+
+FORWARD(ssize_t, read, (int fd, void *buf, size_t n), (fd, buf, n))
+FORWARD(ssize_t, pread, (int fd, void *buf, size_t n, off_t off),
+	(fd, buf, n, off))
+FORWARD(ssize_t, pread64, (int fd, void *buf, size_t n, off_t off),
+	(fd, buf, n, off))
+FORWARD(pid_t, getpid, (void), ())
+FORWARD(ssize_t, recv, (int fd, void *buf, size_t n, int flags),
+	(fd, buf, n, flags))
+FORWARD(int, socket, (int domain, int type, int proto), (domain, type, proto))
+FORWARD(FILE *, fopen, (const char *path, const char *mode), (path, mode))
+FORWARD(FILE *, fopen64, (const char *path, const char *mode), (path, mode))
+
+#define FORWARD_OPEN(name, params, args)                                  \
+	__attribute__((visibility("default"))) int name params            \
+	{                                                                 \
+		static int (*real) params;                                \
+		mode_t mode = 0;                                          \
+		va_list ap;                                               \
+                                                                          \
+		va_start(ap, flags);                                      \
+		if (flags & (O_CREAT | O_TMPFILE))                        \
+			mode = (mode_t)va_arg(ap, int);                   \
+		va_end(ap);                                               \
+		if (!real)                                                \
+			*(void **)&real = next(#name);                    \
+		count(#name);                                             \
+		return real args;                                         \
+	}
+
+FORWARD_OPEN(open, (const char *path, int flags, ...), (path, flags, mode))
+FORWARD_OPEN(open64, (const char *path, int flags, ...), (path, flags, mode))
+FORWARD_OPEN(openat, (int dirfd, const char *path, int flags, ...),
+	     (dirfd, path, flags, mode))
+FORWARD_OPEN(openat64, (int dirfd, const char *path, int flags, ...),
+	     (dirfd, path, flags, mode))
+
+__attribute__((visibility("default"))) int ioctl(int fd, unsigned long req, ...)
+{
+	static int (*real)(int, unsigned long, ...);
+	void *arg;
+	va_list ap;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (!real)
+		*(void **)&real = next("ioctl");
+	count("ioctl");
+	return real(fd, req, arg);
 }

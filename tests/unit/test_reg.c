@@ -1,0 +1,473 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR Linux-OpenIB) */
+/*
+ * The library's own registration calls and the cost of its answers.  This
+ * binary is linked against libp2pverbs and the real libibverbs and run with
+ *   LD_PRELOAD=libfakeverbs.so
+ * (no preload library), so the verbs calls libp2pverbs makes reach the fake
+ * shim, which records them and counts the system calls made through libc.
+ * The fake's ibv_reg_mr_iova2() stands for a kernel that resolves a P2P
+ * mapping to its dma-buf (it accepts the range); with iova2_errno = EFAULT
+ * it stands for one that cannot.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <infiniband/p2pverbs.h>
+
+#include "fakeverbs.h"
+#include "test.h"
+#include "topo_common.h"
+
+#define ACC IBV_ACCESS_LOCAL_WRITE
+#define LEN (3 * 4096)
+
+static struct fakesys fs;
+static struct ibv_device dev;
+static struct ibv_context ctx;
+static struct ibv_pd pd;
+
+static struct fakeverbs_log *flog(void)
+{
+	struct fakeverbs_log *(*fn)(void);
+
+	*(void **)&fn = dlsym(RTLD_DEFAULT, "fakeverbs_log");
+	if (!fn) {
+		fprintf(stderr, "not running over the fake verbs shim (LD_PRELOAD unset?)\n");
+		exit(1);
+	}
+	return fn();
+}
+
+static void setup(void)
+{
+	fs_init(&fs);
+	topo_switch(&fs, 0x1234, 0, 0);
+	memset(&dev, 0, sizeof(dev));
+	strcpy(dev.name, "mlx5_0");
+	ctx.device = &dev;
+	pd.context = &ctx;
+	memset(flog(), 0, sizeof(*flog()));
+}
+
+/* setup() and a 3-page buffer of "provider" 0000:03:00.0, imported from a
+ * memfd at dma-buf offset 8192 (NULL: failed, checked) */
+static struct p2pv_buf *setup_with_buf(int *fdp)
+{
+	struct p2pv_buf *b;
+	int fd;
+
+	setup();
+	fd = memfd_create("fake-dmabuf", MFD_CLOEXEC);
+	CHECK(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
+	*fdp = fd;
+	b = p2pv_buf_import(fd, 8192, LEN, "0000:03:00.0");
+	CHECK(b != NULL);
+	return b;
+}
+
+static void teardown(struct p2pv_buf *b, int fd)
+{
+	CHECK_INT(p2pv_buf_free(b), 0);
+	close(fd);
+	fs_fini(&fs);
+}
+
+/* munmap the buffer's pages and map anonymous memory in their place */
+static void remap_anonymous(struct p2pv_buf *b)
+{
+	void *again;
+
+	CHECK_INT(munmap(b->addr, LEN), 0);
+	again = mmap(b->addr, LEN, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	CHECK(again == b->addr);
+}
+
+/* p2pv_reg_mr*() on P2P memory: the address goes to the kernel
+ * (ibv_reg_mr_iova2), which resolves the mapping; the MR is remembered */
+static void t_kernel_path(void)
+{
+	struct p2pv_mr_info mi;
+	struct p2pv_buf *b;
+	struct ibv_mr *mr;
+	char *p;
+	int fd;
+
+	b = setup_with_buf(&fd);
+	if (!b)
+		return;
+	p = (char *)b->addr + 100;
+	mr = p2pv_reg_mr(&pd, p, 200, ACC);
+	CHECK(mr != NULL);
+	CHECK_STR(flog()->last, "ibv_reg_mr_iova2");
+	CHECK(flog()->addr == p);
+	CHECK_INT(flog()->length, 200);
+	CHECK_INT(flog()->iova, (uintptr_t)p);
+	CHECK_INT(flog()->access, ACC);
+	CHECK_INT(flog()->dmabuf_calls, 0);
+	CHECK(mr && mr->addr == p);
+	memset(&mi, 0xff, sizeof(mi));
+	CHECK_INT(p2pv_mr_query(mr, &mi), 0);
+	CHECK_INT(mi.comp_mask, P2PV_MR_INFO_MASK_REG_METHOD |
+				P2PV_MR_INFO_MASK_ATTACHMENT);
+	CHECK_INT(mi.reg_method, P2PV_MR_REG_MAPPING);
+	CHECK_INT(mi.type, P2PV_MEM_P2P);
+	CHECK_INT(mi.dmabuf_fd, b->dmabuf_fd);
+	CHECK_INT(mi.dmabuf_offset, 8192 + 100);
+	CHECK_INT(mi.iova, (uintptr_t)p);
+	CHECK_STR(mi.provider, "0000:03:00.0");
+	CHECK_INT(mi.mode, P2PV_MAP_BUS_ADDR);	/* no node: the graph's answer */
+	CHECK_INT(mi.path_class, P2PV_PATH_PIX);
+	CHECK_INT(mi.source, P2PV_SOURCE_SYSFS);
+	CHECK_INT(p2pv_dereg_mr(mr), 0);
+	CHECK_INT(p2pv_mr_query(mr, &mi), -1);
+	CHECK_INT(errno, ENOENT);
+
+	/* both iova entry points pass the iova on */
+	mr = p2pv_reg_mr_iova(&pd, b->addr, 4096, 0x20000, ACC);
+	CHECK_STR(flog()->last, "ibv_reg_mr_iova2");
+	CHECK_INT(flog()->iova, 0x20000);
+	CHECK_INT(p2pv_mr_query(mr, &mi), 0);
+	CHECK_INT(mi.iova, 0x20000);
+	CHECK_INT(mi.dmabuf_offset, 8192);
+	p2pv_dereg_mr(mr);
+	mr = p2pv_reg_mr_iova2(&pd, (char *)b->addr + 4096, 4096, 0x30000, ACC);
+	CHECK_STR(flog()->last, "ibv_reg_mr_iova2");
+	CHECK_INT(flog()->iova, 0x30000);
+	CHECK_INT(p2pv_mr_query(mr, &mi), 0);
+	CHECK_INT(mi.dmabuf_offset, 8192 + 4096);
+	p2pv_dereg_mr(mr);
+	CHECK_INT(flog()->dmabuf_calls, 0);
+
+	/* the kernel's refusal is the answer, with a message */
+	flog()->iova2_errno = EOPNOTSUPP;
+	CHECK(p2pv_reg_mr(&pd, b->addr, 64, ACC) == NULL);
+	CHECK_INT(errno, EOPNOTSUPP);
+	CHECK(strstr(p2pv_last_error(), "ibv_reg_mr") != NULL);
+	CHECK(strstr(p2pv_last_error(), "0000:03:00.0") != NULL);
+	CHECK_INT(flog()->dmabuf_calls, 0);
+	flog()->iova2_errno = 0;
+	teardown(b, fd);
+}
+
+/* host memory: the matching verbs call, nothing remembered */
+static void t_host(void)
+{
+	char *host = malloc(4096);
+	struct p2pv_mr_info mi;
+	struct ibv_mr *mr;
+
+	setup();
+	mr = p2pv_reg_mr(&pd, host, 100, ACC);
+	CHECK_STR(flog()->last, "ibv_reg_mr");
+	CHECK(flog()->addr == host);
+	CHECK_INT(p2pv_mr_query(mr, &mi), -1);
+	CHECK_INT(errno, ENOENT);
+	CHECK_INT(p2pv_dereg_mr(mr), 0);
+	/* verbs.h sends a non-constant access to ibv_reg_mr_iova2 */
+	mr = p2pv_reg_mr_iova(&pd, host, 100, 77, ACC);
+	CHECK_STR(flog()->last, "ibv_reg_mr_iova2");
+	CHECK_INT(flog()->iova, 77);
+	p2pv_dereg_mr(mr);
+	mr = p2pv_reg_mr_iova2(&pd, host, 100, 78, ACC);
+	CHECK_STR(flog()->last, "ibv_reg_mr_iova2");
+	CHECK_INT(flog()->iova, 78);
+	p2pv_dereg_mr(mr);
+	CHECK_INT(flog()->dmabuf_calls, 0);
+	free(host);
+	fs_fini(&fs);
+}
+
+/*
+ * The program unmaps a P2P buffer and maps anonymous memory at the same
+ * address.  p2pv_reg_mr() hands the address to the kernel, which registers
+ * what is mapped: host memory, and p2pv_mr_query() says so.  p2pv_reg_buf()
+ * registers the buffer, whatever is mapped.
+ */
+static void t_remapped(void)
+{
+	struct p2pv_mr_info mi;
+	struct p2pv_buf *b;
+	struct ibv_mr *mr;
+	void *addr;
+	int fd;
+
+	b = setup_with_buf(&fd);
+	if (!b)
+		return;
+	addr = b->addr;
+	remap_anonymous(b);
+	CHECK_INT(p2pv_is_p2p(addr), 0);
+	mr = p2pv_reg_mr(&pd, (char *)addr + 4096, 4096, ACC);
+	CHECK(mr != NULL);
+	CHECK_STR(flog()->last, "ibv_reg_mr_iova2");
+	CHECK_INT(flog()->dmabuf_calls, 0);
+	memset(&mi, 0xff, sizeof(mi));
+	CHECK_INT(p2pv_mr_query(mr, &mi), 0);
+	CHECK_INT(mi.comp_mask, P2PV_MR_INFO_MASK_REG_METHOD);
+	CHECK_INT(mi.reg_method, P2PV_MR_REG_HOST);
+	CHECK_INT(mi.type, P2PV_MEM_HOST);
+	CHECK_INT(mi.mode_known, 0);
+	CHECK_INT(mi.dmabuf_fd, -1);
+	CHECK_STR(mi.provider, "");
+	CHECK_INT(mi.iova, (uintptr_t)addr + 4096);
+	/* kept: the second query gives the same answer */
+	CHECK_INT(p2pv_mr_query(mr, &mi), 0);
+	CHECK_INT(mi.type, P2PV_MEM_HOST);
+	p2pv_dereg_mr(mr);
+
+	mr = p2pv_reg_buf(&pd, b, 4096, 0, ACC);
+	CHECK(mr != NULL);
+	CHECK_STR(flog()->last, "ibv_reg_dmabuf_mr");
+	CHECK_INT(flog()->fd, b->dmabuf_fd);
+	CHECK_INT(flog()->offset, 8192 + 4096);
+	CHECK_INT(flog()->length, 2 * 4096);
+	CHECK_INT(flog()->iova, (uintptr_t)addr + 4096);
+	CHECK(mr && mr->addr == (char *)addr + 4096);
+	CHECK_INT(p2pv_mr_query(mr, &mi), 0);
+	CHECK_INT(mi.reg_method, P2PV_MR_REG_DMABUF);
+	CHECK_INT(mi.type, P2PV_MEM_P2P);
+	CHECK_INT(mi.dmabuf_offset, 8192 + 4096);
+	p2pv_dereg_mr(mr);
+
+	/* freeing the buffer leaves the program's mapping alone */
+	CHECK_INT(p2pv_buf_free(b), 0);
+	((volatile char *)addr)[100] = 1;
+	munmap(addr, LEN);
+	close(fd);
+	fs_fini(&fs);
+}
+
+/* A kernel that cannot resolve the mapping (EFAULT): the buffer is
+ * registered by its dma-buf, if the range is still its mapping */
+static void t_efault_fallback(void)
+{
+	struct p2pv_mr_info mi;
+	struct p2pv_buf *b;
+	struct ibv_mr *mr;
+	char *p;
+	int fd;
+
+	b = setup_with_buf(&fd);
+	if (!b)
+		return;
+	flog()->iova2_errno = EFAULT;
+	p = (char *)b->addr + 4096 + 8;
+	mr = p2pv_reg_mr(&pd, p, 100, ACC);
+	CHECK(mr != NULL);
+	CHECK_STR(flog()->last, "ibv_reg_dmabuf_mr");
+	CHECK_INT(flog()->fd, b->dmabuf_fd);
+	CHECK_INT(flog()->offset, 8192 + 4096 + 8);
+	CHECK_INT(flog()->iova, (uintptr_t)p);
+	CHECK(mr && mr->addr == p);
+	CHECK_INT(p2pv_mr_query(mr, &mi), 0);
+	CHECK_INT(mi.reg_method, P2PV_MR_REG_DMABUF);
+	CHECK_INT(mi.type, P2PV_MEM_P2P);
+	p2pv_dereg_mr(mr);
+
+	/* remapped: the kernel's EFAULT stands, nothing registered */
+	remap_anonymous(b);
+	CHECK(p2pv_reg_mr(&pd, p, 100, ACC) == NULL);
+	CHECK_INT(errno, EFAULT);
+	CHECK_INT(flog()->dmabuf_calls, 1);
+
+	/* a provider gone is the kernel's ENODEV */
+	flog()->iova2_errno = ENODEV;
+	CHECK(p2pv_reg_mr(&pd, p, 100, ACC) == NULL);
+	CHECK_INT(errno, ENODEV);
+	flog()->iova2_errno = 0;
+	teardown(b, fd);
+}
+
+/* Crossing the end of a buffer: EINVAL while it is mapped there, nothing
+ * registered; once the program has remapped it, the kernel decides */
+static void t_crossing_end(void)
+{
+	struct p2pv_mr_info mi;
+	struct ibv_mr *mr;
+	struct p2pv_buf *b;
+	char *p;
+	int fd;
+
+	b = setup_with_buf(&fd);
+	if (!b)
+		return;
+	p = (char *)b->addr + LEN - 10;
+	errno = 0;
+	CHECK(p2pv_reg_mr(&pd, p, 20, ACC) == NULL);
+	CHECK_INT(errno, EINVAL);
+	CHECK(strstr(p2pv_last_error(), "crosses the end") != NULL);
+	CHECK(p2pv_reg_mr_iova2(&pd, p, 20, 0, ACC) == NULL);
+	CHECK_INT(errno, EINVAL);
+	CHECK(p2pv_reg_buf(&pd, b, 4096, LEN, ACC) == NULL);
+	CHECK_INT(errno, EINVAL);
+	CHECK_INT(flog()->calls, 0);
+	remap_anonymous(b);
+	mr = p2pv_reg_mr(&pd, (char *)b->addr + 4096, LEN, ACC);
+	CHECK(mr != NULL);
+	CHECK_STR(flog()->last, "ibv_reg_mr");
+	CHECK_INT(flog()->length, LEN);
+	CHECK_INT(p2pv_mr_query(mr, &mi), -1);	/* not P2P memory */
+	p2pv_dereg_mr(mr);
+	teardown(b, fd);
+}
+
+/*
+ * The registration calls make no system call of their own (each one costs
+ * tens of microseconds under emulation): the in-memory registry is the only
+ * thing asked.  The answer of p2pv_mr_query() is worked out once.
+ */
+static void t_no_syscalls(void)
+{
+	struct ibv_mr *mr[5];
+	struct p2pv_mr_info mi;
+	struct p2pv_buf *b;
+	char *host = malloc(4096);
+	int fd, k;
+
+	b = setup_with_buf(&fd);
+	if (!b)
+		return;
+	flog()->count_sys = 1;
+	flog()->sys_calls = 0;
+	mr[0] = p2pv_reg_mr(&pd, b->addr, 4096, ACC);
+	mr[1] = p2pv_reg_mr_iova2(&pd, (char *)b->addr + 8, 64, 0, ACC);
+	mr[2] = p2pv_reg_buf(&pd, b, 0, 0, ACC);
+	mr[3] = p2pv_reg_mr(&pd, host, 4096, ACC);
+	mr[4] = p2pv_reg_buf(&pd, b, 4096, 100, ACC);
+	CHECK_INT(flog()->sys_calls, 0);
+	CHECK_STR(flog()->last_sys, "");
+	flog()->count_sys = 0;
+	for (k = 0; k < 5; k++)
+		CHECK(mr[k] != NULL);
+	CHECK_INT(p2pv_mr_query(mr[0], &mi), 0);	/* works it out */
+	flog()->count_sys = 1;
+	CHECK_INT(p2pv_mr_query(mr[0], &mi), 0);	/* kept */
+	CHECK_INT(mi.reg_method, P2PV_MR_REG_MAPPING);
+	for (k = 0; k < 5; k++)
+		CHECK_INT(p2pv_dereg_mr(mr[k]), 0);
+	CHECK_INT(flog()->sys_calls, 0);
+	CHECK_STR(flog()->last_sys, "");
+	flog()->count_sys = 0;
+	free(host);
+	teardown(b, fd);
+}
+
+/*
+ * p2pv_choose_provider() after the first call ranks the cached graph with
+ * the cached available memory: at most the one check for changes (here the
+ * fake tree's uevent counter), no file opened.
+ */
+static void t_choose_cached(void)
+{
+	const char *names[] = { "mlx5_0" };
+	struct p2pv_provider out;
+	int k;
+
+	setup();
+	CHECK_INT(p2pv_choose_provider_by_name(names, 1, 0, &out, NULL), 0);
+	CHECK_STR(out.pci_addr, "0000:04:00.1");	/* DEV: same device */
+	flog()->count_sys = 1;
+	for (k = 0; k < 10; k++) {
+		flog()->sys_calls = 0;
+		CHECK_INT(p2pv_choose_provider_by_name(names, 1, 0, &out, NULL), 0);
+		CHECK(flog()->sys_calls <= 1);
+		CHECK(flog()->sys_calls == 0 || !strcmp(flog()->last_sys, "pread") ||
+		      !strcmp(flog()->last_sys, "pread64"));
+	}
+	flog()->count_sys = 0;
+	CHECK_INT(out.available, 1 << 21);
+
+	/* a change nobody announces is not seen: the cache answers */
+	fs.quiet = 1;
+	fs_provider(&fs, "pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:01.0/0000:04:00.1",
+		    1 << 21, 4096, 1);
+	CHECK_INT(p2pv_choose_provider_by_name(names, 1, 0, &out, NULL), 0);
+	CHECK_STR(out.pci_addr, "0000:04:00.1");
+	CHECK_INT(out.available, 1 << 21);
+	/* more than any provider has in the cache: every provider re-read */
+	fs_provider(&fs, "pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:00.0/0000:03:00.0",
+		    1 << 23, 1 << 23, 1);
+	CHECK_INT(p2pv_choose_provider_by_name(names, 1, 1 << 22, &out, NULL), 0);
+	CHECK_STR(out.pci_addr, "0000:03:00.0");
+	CHECK_INT(out.available, 1 << 23);
+	/* and the re-read value of the other provider is the cache now */
+	CHECK_INT(p2pv_choose_provider_by_name(names, 1, 8192, &out, NULL), 0);
+	CHECK_STR(out.pci_addr, "0000:03:00.0");
+	/* an announced change rebuilds the graph */
+	fs.quiet = 0;
+	fs_uevent(&fs);
+	CHECK_INT(p2pv_choose_provider_by_name(names, 1, 0, &out, NULL), 0);
+	CHECK_STR(out.pci_addr, "0000:04:00.1");
+	CHECK_INT(out.available, 4096);
+	fs_fini(&fs);
+}
+
+/*
+ * On the real sysfs the check is one recv() on a uevent socket.  After
+ * fork() the child does not read the parent's socket: it rebuilds with a
+ * socket of its own, and the parent keeps its own.
+ */
+static void t_uevent_socket(void)
+{
+	struct p2pv_provider out;
+	int status, k;
+	pid_t pid;
+
+	unsetenv("P2PV_SYSFS_ROOT");
+	memset(flog(), 0, sizeof(*flog()));
+	/* the host may have no provider at all: ENODEV is an answer too */
+	p2pv_choose_provider_by_name(NULL, 0, 0, &out, NULL);
+	flog()->count_sys = 1;
+	for (k = 0; k < 5; k++) {
+		flog()->sys_calls = 0;
+		p2pv_choose_provider_by_name(NULL, 0, 0, &out, NULL);
+		if (flog()->sys_calls == 1)
+			break;
+		/* a uevent may arrive any time: then it rebuilds */
+	}
+	CHECK_INT(flog()->sys_calls, 1);
+	/* where uevents cannot reach the process (a user namespace) or no
+	 * socket can be opened, the kernel's counter is read instead */
+	CHECK(!strcmp(flog()->last_sys, "recv") ||
+	      !strcmp(flog()->last_sys, "pread") ||
+	      !strcmp(flog()->last_sys, "pread64"));
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		flog()->sys_calls = 0;
+		flog()->last_sys[0] = 0;
+		p2pv_choose_provider_by_name(NULL, 0, 0, &out, NULL);
+		/* rebuilt, listening on a socket of its own */
+		_exit(flog()->sys_calls > 1 ? 0 : 1);
+	}
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid &&
+	      WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	for (k = 0; k < 5; k++) {
+		flog()->sys_calls = 0;
+		p2pv_choose_provider_by_name(NULL, 0, 0, &out, NULL);
+		if (flog()->sys_calls == 1)
+			break;
+	}
+	CHECK_INT(flog()->sys_calls, 1);
+	flog()->count_sys = 0;
+}
+
+static const struct tcase cases[] = {
+	{ "kernel_path", t_kernel_path },
+	{ "host", t_host },
+	{ "remapped", t_remapped },
+	{ "efault_fallback", t_efault_fallback },
+	{ "crossing_end", t_crossing_end },
+	{ "no_syscalls", t_no_syscalls },
+	{ "choose_cached", t_choose_cached },
+	{ "uevent_socket", t_uevent_socket },
+	{ NULL, NULL },
+};
+
+TEST_MAIN(cases)
