@@ -9,9 +9,10 @@
  * itself registers that memory with the plain ibv_reg_mr() of libibverbs and
  * frees MRs with ibv_dereg_mr(): it is not built with P2PV_ROUTE_VERBS and
  * not linked against the preload library.  Without LD_PRELOAD the kernel
- * refuses the registration (the dma-buf mapping is VM_PFNMAP: no struct
- * pages for get_user_pages); with LD_PRELOAD=libp2pverbs-preload.so it
- * becomes a dma-buf MR and RDMA WRITE/READ between DEV0 and DEV1 work.
+ * resolves the mapping to its dma-buf and registers that (a kernel without
+ * that path refuses: the mapping is VM_PFNMAP, no struct pages to pin); with
+ * LD_PRELOAD=libp2pverbs-preload.so it becomes a dma-buf MR the library
+ * knows.  Either way RDMA WRITE/READ between DEV0 and DEV1 work.
  *
  * Exit status: 0 registered and data verified; 3 ibv_reg_mr() on the P2P
  * memory failed (the line "reg-failed: errno N (message)" tells why);

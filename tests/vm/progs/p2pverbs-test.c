@@ -10,7 +10,8 @@
  * published providers.  P2P buffers come from each provider by name, from
  * the provider nearest to DEV0 and from any provider; each is registered on
  * DEV0 three ways (p2pv_reg_buf, p2pv_reg_mr, and ibv_reg_mr routed through
- * the library by P2PV_ROUTE_VERBS), and RDMA WRITE and READ move data
+ * the library by P2PV_ROUTE_VERBS; the last two hand the address to the
+ * kernel, which resolves the mapping), and RDMA WRITE and READ move data
  * between each MR and host memory registered on DEV1, both with the P2P MR
  * as the remote and as the local side, checked byte for byte through the
  * CPU mapping.  Also p2pv_ptr_query/p2pv_is_p2p on P2P and other pointers,
@@ -20,6 +21,12 @@
  * "policy": the P2P policy levels through the API and the P2PV_P2P_POLICY
  * environment variable, against a real provider and a PCI function that is
  * not one (no P2P memory there).
+ *
+ * "graph": the provider x device graph and the available memory are cached:
+ * an allocation behind the library's back is not seen by
+ * p2pv_choose_provider() until a uevent (here: "change" written to the
+ * provider's uevent file) rebuilds the graph; an allocation the cache sent to
+ * an exhausted provider moves on to the next one.
  *
  * Prints "ok: ..." per check; on failure "FAIL: ..." and exit status 1.
  */
@@ -31,6 +38,7 @@
 #include <unistd.h>
 
 #include "p2pv-rdma.h"
+#include "p2pmem-client.h"
 
 #define BUF_LEN		(256u * 1024)
 #define XFER		(16u * 1024)
@@ -48,6 +56,10 @@ static struct t_side s0, s1;
 static uint8_t *host;		/* host memory on DEV1 */
 static struct ibv_mr *host_mr;
 static unsigned int seed = 1;
+/* how p2pv_reg_mr registers P2P memory: the kernel resolves the mapping
+ * (P2PV_MR_REG_MAPPING), or, on a kernel that cannot, the library registers
+ * the dma-buf (P2PV_MR_REG_DMABUF); probed once with a plain ibv_reg_mr */
+static enum p2pv_mr_reg_method by_address = P2PV_MR_REG_HOST;
 
 static void check_not_p2p(const void *p, const char *what)
 {
@@ -82,15 +94,19 @@ static void check_ptr(struct p2pv_buf *b, size_t off)
 }
 
 static void check_mr_info(struct ibv_mr *mr, struct p2pv_buf *b, size_t off,
-			  const char *how)
+			  enum p2pv_mr_reg_method method, const char *how)
 {
 	struct p2pv_mr_info mi;
 
 	memset(&mi, 0xff, sizeof(mi));
 	T_CHECK(!p2pv_mr_query(mr, &mi), "p2pv_mr_query (%s): %s", how,
 		p2pv_last_error());
+	T_CHECK(mi.reg_method == method,
+		"p2pv_mr_query (%s): registered %d, expected %d", how,
+		(int)mi.reg_method, (int)method);
 	/* the mode is what the MR's attachment got, named by the kernel */
-	T_CHECK(mi.comp_mask == P2PV_MR_INFO_MASK_ATTACHMENT &&
+	T_CHECK(mi.comp_mask == (P2PV_MR_INFO_MASK_ATTACHMENT |
+				 P2PV_MR_INFO_MASK_REG_METHOD) &&
 		mi.source == P2PV_SOURCE_ATTACHMENT &&
 		!strcmp(mi.importer, mr->context->device->name),
 		"p2pv_mr_query (%s): source %s importer \"%s\", expected attachment %s",
@@ -201,6 +217,24 @@ static void one_buffer(struct p2pv_buf *b, const char *how,
 	}
 	t_ok("%s: p2pv_ptr_query/p2pv_is_p2p: buffer, offsets, dma-buf offsets", how);
 
+	if (by_address == P2PV_MR_REG_HOST) {
+		/* libibverbs' own ibv_reg_mr, not routed */
+		struct ibv_mr *plain = (ibv_reg_mr)(s0.pd, b->addr, 4096, ACCESS);
+
+		T_CHECK(plain || errno == EFAULT,
+			"plain ibv_reg_mr of P2P memory: %s, expected success or EFAULT",
+			strerror(errno));
+		by_address = plain ? P2PV_MR_REG_MAPPING : P2PV_MR_REG_DMABUF;
+		if (plain)
+			T_CHECK(!(ibv_dereg_mr)(plain), "ibv_dereg_mr: %s",
+				strerror(errno));
+		t_ok("this kernel %s: p2pv_reg_mr registers P2P memory %s",
+		     plain ? "registers a P2P mapping as its dma-buf" :
+			     "refuses a plain ibv_reg_mr of P2P memory (EFAULT)",
+		     plain ? "by address (kernel-resolved)" :
+			     "through ibv_reg_dmabuf_mr");
+	}
+
 	mr[REG_BUF] = p2pv_reg_buf(s0.pd, b, reg_off[REG_BUF], REG_LEN, ACCESS);
 	mr[REG_MR] = p2pv_reg_mr(s0.pd, (char *)b->addr + reg_off[REG_MR],
 				 REG_LEN, ACCESS);
@@ -209,9 +243,10 @@ static void one_buffer(struct p2pv_buf *b, const char *how,
 	for (k = 0; k < NUM_REG; k++) {
 		snprintf(tag, sizeof(tag), "%s, %s", how, reg_name[k]);
 		T_CHECK(mr[k], "%s: registration failed: %s", tag, p2pv_last_error());
-		check_mr_info(mr[k], b, reg_off[k], tag);
+		check_mr_info(mr[k], b, reg_off[k],
+			      k == REG_BUF ? P2PV_MR_REG_DMABUF : by_address, tag);
 	}
-	t_ok("%s: 3 registrations; p2pv_mr_query: P2P, mode cpu, class CPU, dma-buf offsets and iovas",
+	t_ok("%s: 3 registrations; p2pv_mr_query: P2P, mode cpu, class CPU, dma-buf offsets and iovas, how registered",
 	     how);
 
 	errno = 0;
@@ -343,34 +378,73 @@ static int cmd_verbs(const char *dev0, const char *dev1, const char *nvme,
 	t_ok("buffers freed; their addresses are no longer P2P memory");
 
 	/* the program unmaps a P2P buffer and maps anonymous memory in its
-	 * place: registering that address registers host memory */
+	 * place: registering that address registers host memory (RDMA WRITE
+	 * lands in the anonymous memory), and p2pv_mr_query says so;
+	 * p2pv_reg_buf still registers the buffer (the WRITE lands in it) */
 	b = p2pv_buf_alloc(ivshmem, NULL, BUF_LEN);
 	T_CHECK(b, "p2pv_buf_alloc(%s): %s", ivshmem, p2pv_last_error());
 	{
-		void *addr = b->addr, *again;
+		uint8_t *addr = b->addr, *again, *view;
+		long bad;
+		int k;
 
 		T_CHECK(!munmap(addr, BUF_LEN), "munmap: %s", strerror(errno));
 		again = mmap(addr, BUF_LEN, PROT_READ | PROT_WRITE,
 			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-		T_CHECK(again == addr, "mmap at %p: %s", addr, strerror(errno));
+		T_CHECK(again == addr, "mmap at %p: %s", (void *)addr, strerror(errno));
 		T_CHECK(!p2pv_is_p2p(addr), "an unmapped buffer is still P2P memory");
-		mr = ibv_reg_mr(s0.pd, addr, BUF_LEN, IBV_ACCESS_LOCAL_WRITE);
-		T_CHECK(mr && p2pv_mr_query(mr, &mi) < 0 && errno == ENOENT,
-			"routed ibv_reg_mr of remapped memory: %s",
-			mr ? "registered as P2P memory" : strerror(errno));
-		T_CHECK(!ibv_dereg_mr(mr), "ibv_dereg_mr: %s", strerror(errno));
-		mr = p2pv_reg_mr(s0.pd, addr, BUF_LEN, IBV_ACCESS_LOCAL_WRITE);
-		T_CHECK(mr && p2pv_mr_query(mr, &mi) < 0 && errno == ENOENT,
-			"p2pv_reg_mr of remapped memory: %s",
-			mr ? "registered as P2P memory" : p2pv_last_error());
+		for (k = 0; k < 2; k++) {
+			const char *how = k ? "p2pv_reg_mr" : "routed ibv_reg_mr";
+
+			mr = k ? p2pv_reg_mr(s0.pd, addr, BUF_LEN, ACCESS) :
+				 ibv_reg_mr(s0.pd, addr, BUF_LEN, ACCESS);
+			T_CHECK(mr, "%s of remapped memory: %s", how, p2pv_last_error());
+			memset(&mi, 0xff, sizeof(mi));
+			T_CHECK(!p2pv_mr_query(mr, &mi) && mi.type == P2PV_MEM_HOST &&
+				mi.reg_method == P2PV_MR_REG_HOST &&
+				mi.comp_mask == P2PV_MR_INFO_MASK_REG_METHOD &&
+				mi.dmabuf_fd == -1 && !mi.provider[0],
+				"%s of remapped memory: p2pv_mr_query type %d registered %d fd %d provider \"%s\", expected host memory",
+				how, (int)mi.type, (int)mi.reg_method, mi.dmabuf_fd, mi.provider);
+			t_fill(host, XFER, ++seed);
+			memset(addr, 0, XFER);
+			t_rdma(&s1, IBV_WR_RDMA_WRITE, host, host_mr->lkey,
+			       (uintptr_t)addr, mr->rkey, XFER);
+			bad = t_verify(addr, XFER, seed);
+			T_CHECK(bad < 0, "%s of remapped memory: RDMA WRITE missed the anonymous memory at byte %ld",
+				how, bad);
+			T_CHECK(!p2pv_dereg_mr(mr), "p2pv_dereg_mr: %s", p2pv_last_error());
+		}
+		t_ok("munmap + anonymous mmap at a P2P buffer's address: routed ibv_reg_mr and p2pv_reg_mr register the anonymous memory (RDMA WRITE lands there; p2pv_mr_query: host memory)");
+
+		mr = p2pv_reg_buf(s0.pd, b, 0, REG_LEN, ACCESS);
+		T_CHECK(mr, "p2pv_reg_buf of an unmapped buffer: %s", p2pv_last_error());
+		check_mr_info(mr, b, 0, P2PV_MR_REG_DMABUF, "p2pv_reg_buf, unmapped buffer");
+		memset(addr, 0, XFER);
+		t_fill(host, XFER, ++seed);
+		t_rdma(&s1, IBV_WR_RDMA_WRITE, host, host_mr->lkey,
+		       (uintptr_t)addr, mr->rkey, XFER);
+		view = mmap(NULL, BUF_LEN, PROT_READ, MAP_SHARED, b->dmabuf_fd,
+			    (off_t)b->dmabuf_offset);
+		T_CHECK(view != MAP_FAILED, "mmap of the buffer's dma-buf: %s",
+			strerror(errno));
+		bad = t_verify(view, XFER, seed);
+		T_CHECK(bad < 0, "p2pv_reg_buf of an unmapped buffer: RDMA WRITE missed the buffer at byte %ld",
+			bad);
+		for (bad = 0; bad < XFER && !addr[bad]; bad++)
+			;
+		T_CHECK(bad == XFER, "p2pv_reg_buf of an unmapped buffer: RDMA WRITE reached the anonymous memory");
+		munmap(view, BUF_LEN);
 		T_CHECK(!p2pv_dereg_mr(mr), "p2pv_dereg_mr: %s", p2pv_last_error());
+		t_ok("p2pv_reg_buf of that buffer registers the buffer itself (RDMA WRITE lands in its dma-buf, not in the anonymous memory)");
+
 		T_CHECK(!p2pv_buf_free(b), "p2pv_buf_free: %s", p2pv_last_error());
 		T_CHECK(p2pv_buf_free(b) < 0 && errno == EINVAL,
 			"second p2pv_buf_free: errno %d", errno);
 		((volatile char *)addr)[0] = 1;	/* left to the program */
 		munmap(addr, BUF_LEN);
 	}
-	t_ok("munmap + anonymous mmap at a P2P buffer's address: host memory registered; double free refused");
+	t_ok("double free refused; the program's mapping left alone");
 
 	/* the real ibv_dereg_mr (not routed) on an ordinary MR */
 	mr = (ibv_reg_mr)(s0.pd, heap, 4096, IBV_ACCESS_LOCAL_WRITE);
@@ -533,6 +607,135 @@ static int cmd_policy(const char *prov, const char *notprov)
 	return 0;
 }
 
+/* P2PMEM_IOC_ALLOC of size bytes from bdf behind the library's back:
+ * the dma-buf fd, or -errno */
+static int raw_alloc(const char *bdf, uint64_t size)
+{
+	char node[64];
+	int fd, r;
+
+	snprintf(node, sizeof(node), "/dev/p2pmem/%s", bdf);
+	fd = open(node, O_RDWR | O_CLOEXEC);
+	T_CHECK(fd >= 0, "open %s: %s", node, strerror(errno));
+	r = p2pmem_try_alloc(fd, size, O_RDWR | O_CLOEXEC, 0);
+	close(fd);
+	return r;
+}
+
+/* "change" into the device's uevent file: a uevent, as when a driver
+ * binds or a device comes */
+static void uevent(const char *bdf)
+{
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/uevent", bdf);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	T_CHECK(fd >= 0 && write(fd, "change", 6) == 6, "writing %s: %s", path,
+		strerror(errno));
+	close(fd);
+}
+
+static uint64_t sysfs_available(const char *bdf)
+{
+	struct p2pv_provider p;
+
+	T_CHECK(!p2pv_query_provider(bdf, &p), "p2pv_query_provider(%s): %s",
+		bdf, p2pv_last_error());
+	return p.available;
+}
+
+static int cmd_graph(const char *dev0, const char *nvme, const char *ivshmem)
+{
+	const char *names[1] = { dev0 };
+	struct p2pv_buf_alloc_attr attr;
+	struct p2pv_provider a, c;
+	struct ibv_device **list, *dev = NULL;
+	struct p2pv_buf *b;
+	const char *other;
+	uint64_t before, left;
+	int fd, n, i;
+
+	list = ibv_get_device_list(&n);
+	for (i = 0; list && i < n; i++)
+		if (!strcmp(list[i]->name, dev0))
+			dev = list[i];
+	T_CHECK(dev, "no RDMA device %s", dev0);
+	T_CHECK(!p2pv_set_policy(P2PV_POLICY_REQUIRED), "p2pv_set_policy");
+
+	/* cached: an allocation behind the library's back is not seen ... */
+	T_CHECK(!p2pv_choose_provider_by_name(names, 1, 0, &a, NULL),
+		"p2pv_choose_provider(%s): %s", dev0, p2pv_last_error());
+	T_CHECK(!strcmp(a.pci_addr, nvme) || !strcmp(a.pci_addr, ivshmem),
+		"chose %s", a.pci_addr);
+	before = a.available;
+	T_CHECK(before == sysfs_available(a.pci_addr),
+		"first choice: %s with %llu available, sysfs says %llu",
+		a.pci_addr, (unsigned long long)before,
+		(unsigned long long)sysfs_available(a.pci_addr));
+	fd = raw_alloc(a.pci_addr, 1 << 20);
+	T_CHECK(fd >= 0, "P2PMEM_IOC_ALLOC of 1 MiB from %s: %s", a.pci_addr,
+		strerror(-fd));
+	left = sysfs_available(a.pci_addr);
+	T_CHECK(left < before, "%s: available %llu after 1 MiB of %llu",
+		a.pci_addr, (unsigned long long)left, (unsigned long long)before);
+	T_CHECK(!p2pv_choose_provider_by_name(names, 1, 0, &c, NULL) &&
+		!strcmp(c.pci_addr, a.pci_addr) && c.available == before,
+		"second choice: %s with %llu available, expected %s with the cached %llu",
+		c.pci_addr, (unsigned long long)c.available, a.pci_addr,
+		(unsigned long long)before);
+	t_ok("p2pv_choose_provider answers from the cache: %s still %llu bytes available after 1 MiB allocated behind its back",
+	     a.pci_addr, (unsigned long long)before);
+	/* ... until a uevent rebuilds the graph */
+	uevent(a.pci_addr);
+	T_CHECK(!p2pv_choose_provider_by_name(names, 1, 0, &c, NULL),
+		"choice after a uevent: %s", p2pv_last_error());
+	T_CHECK(c.available == sysfs_available(c.pci_addr) &&
+		(strcmp(c.pci_addr, a.pci_addr) || c.available == left),
+		"after a uevent: %s with %llu available, sysfs says %llu; %s has %llu",
+		c.pci_addr, (unsigned long long)c.available,
+		(unsigned long long)sysfs_available(c.pci_addr), a.pci_addr,
+		(unsigned long long)left);
+	t_ok("after a uevent on %s the graph is rebuilt: %s, %llu bytes available",
+	     a.pci_addr, c.pci_addr, (unsigned long long)c.available);
+	close(fd);
+
+	/* the cache sends an allocation to a provider exhausted behind its
+	 * back: the allocation moves on to the next one */
+	uevent(a.pci_addr);
+	T_CHECK(!p2pv_choose_provider_by_name(names, 1, BUF_LEN, &a, NULL),
+		"p2pv_choose_provider: %s", p2pv_last_error());
+	other = strcmp(a.pci_addr, nvme) ? nvme : ivshmem;
+	left = sysfs_available(a.pci_addr);
+	fd = raw_alloc(a.pci_addr, left - BUF_LEN / 2);
+	T_CHECK(fd >= 0, "P2PMEM_IOC_ALLOC of %llu bytes from %s: %s",
+		(unsigned long long)(left - BUF_LEN / 2), a.pci_addr, strerror(-fd));
+	T_CHECK(sysfs_available(a.pci_addr) < BUF_LEN, "%s not exhausted", a.pci_addr);
+	T_CHECK(!p2pv_choose_provider_by_name(names, 1, BUF_LEN, &c, NULL) &&
+		!strcmp(c.pci_addr, a.pci_addr),
+		"choice with %s exhausted behind the library's back: %s (cached)",
+		a.pci_addr, c.pci_addr);
+	memset(&attr, 0, sizeof(attr));
+	attr.near = dev;
+	attr.length = BUF_LEN;
+	b = p2pv_buf_alloc_attr(&attr, sizeof(attr));
+	T_CHECK(b && b->type == P2PV_MEM_P2P && !strcmp(b->provider, other),
+		"allocation near %s with %s exhausted: %s", dev0, a.pci_addr,
+		b ? b->provider : p2pv_last_error());
+	t_ok("allocation near %s: the cache chose %s, exhausted behind its back; the library moved on to %s",
+	     dev0, a.pci_addr, b->provider);
+	T_CHECK(!p2pv_choose_provider_by_name(names, 1, BUF_LEN, &c, NULL) &&
+		!strcmp(c.pci_addr, other),
+		"choice after the failed allocation: %s, expected %s", c.pci_addr,
+		other);
+	t_ok("the failed allocation refreshed the cache: p2pv_choose_provider now answers %s",
+	     other);
+	T_CHECK(!p2pv_buf_free(b), "p2pv_buf_free: %s", p2pv_last_error());
+	close(fd);
+	ibv_free_device_list(list);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -540,6 +743,8 @@ int main(int argc, char **argv)
 		return cmd_verbs(argv[2], argv[3], argv[4], argv[5]);
 	if (argc == 4 && !strcmp(argv[1], "policy"))
 		return cmd_policy(argv[2], argv[3]);
-	t_fail("usage: %s verbs DEV0 DEV1 NVME IVSHMEM | policy PROVIDER NOT-A-PROVIDER",
+	if (argc == 5 && !strcmp(argv[1], "graph"))
+		return cmd_graph(argv[2], argv[3], argv[4]);
+	t_fail("usage: %s verbs DEV0 DEV1 NVME IVSHMEM | policy PROVIDER NOT-A-PROVIDER | graph DEV0 NVME IVSHMEM",
 	       argc ? argv[0] : "p2pverbs-test");
 }
