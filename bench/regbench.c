@@ -32,7 +32,10 @@
  *   16 MiB; each sample of one call is interleaved with one of the others on
  *   the same buffer, so drift of the machine hits them alike:
  *   - p2p:  raw ibv_reg_dmabuf_mr() of the library's buffer (p2pv_buf_alloc
- *           from PROVIDER) against p2pv_reg_mr() and p2pv_reg_buf();
+ *           from PROVIDER) against p2pv_reg_mr() (which hands the address to
+ *           the kernel: ibv_reg_mr_iova2) and p2pv_reg_buf(); also the plain
+ *           ibv_reg_mr() of the buffer's mapping ("raw_mapping": the kernel
+ *           resolves the mapping to its dma-buf), when the kernel can;
  *   - host: raw ibv_reg_mr() of touched anonymous memory against
  *           p2pv_reg_mr() of the same memory;
  *   - choose: p2pv_choose_provider() for RDMA-DEV among every provider of
@@ -409,8 +412,9 @@ static int cmd_providers(int argc, char **argv)
 }
 
 /* one registration through one API, deregistered; its time in usec */
-enum lib_api { RAW, P2PV_REG_MR, P2PV_REG_BUF, NUM_APIS };
-static const char *const api_name[] = { "raw", "p2pv_reg_mr", "p2pv_reg_buf" };
+enum lib_api { RAW, P2PV_REG_MR, P2PV_REG_BUF, RAW_MAPPING, NUM_APIS };
+static const char *const api_name[] = { "raw", "p2pv_reg_mr", "p2pv_reg_buf",
+					"raw_mapping" };
 
 static double time_lib_reg(enum lib_api api, struct ibv_pd *pd,
 			   struct p2pv_buf *buf, void *host, size_t size)
@@ -424,6 +428,8 @@ static double time_lib_reg(enum lib_api api, struct ibv_pd *pd,
 		mr = p2pv_reg_buf(pd, buf, 0, size, ACCESS);
 	else if (api == P2PV_REG_MR)
 		mr = p2pv_reg_mr(pd, addr, size, ACCESS);
+	else if (api == RAW_MAPPING)
+		mr = ibv_reg_mr(pd, addr, size, ACCESS);
 	else if (buf)
 		mr = ibv_reg_dmabuf_mr(pd, buf->dmabuf_offset, size,
 				       (uintptr_t)addr, buf->dmabuf_fd, ACCESS);
@@ -433,7 +439,8 @@ static double time_lib_reg(enum lib_api api, struct ibv_pd *pd,
 	if (!mr)
 		die("%s of %zu bytes: %s (%s)", api_name[api], size,
 		    strerror(errno), p2pv_last_error());
-	if (api == RAW ? ibv_dereg_mr(mr) != 0 : p2pv_dereg_mr(mr) < 0)
+	if (api == RAW || api == RAW_MAPPING ? ibv_dereg_mr(mr) != 0 :
+					       p2pv_dereg_mr(mr) < 0)
 		die("deregistration: %s", strerror(errno));
 	return t1 - t0;
 }
@@ -465,7 +472,7 @@ static int cmd_library(int argc, char **argv)
 	struct ibv_pd *pd;
 	char extra[256];
 	size_t k;
-	int reps, j, nprov = 0;
+	int reps, j, nprov = 0, napis;
 
 	if (argc != 5)
 		die("usage: regbench library RDMA-DEV PROVIDER REPS");
@@ -490,8 +497,17 @@ static int cmd_library(int argc, char **argv)
 		if (!buf)
 			die("p2pv_buf_alloc(%s, %zu): %s", bdf, sizes[k],
 			    p2pv_last_error());
-		lib_round(pd, buf, NULL, sizes[k], NUM_APIS, reps, t);
-		for (j = 0; j < NUM_APIS; j++) {
+		/* a kernel that cannot resolve a P2P mapping refuses the plain
+		 * ibv_reg_mr (EFAULT): then there is no raw_mapping */
+		{
+			struct ibv_mr *mr = ibv_reg_mr(pd, buf->addr, sizes[k], ACCESS);
+
+			napis = mr ? NUM_APIS : RAW_MAPPING;
+			if (mr)
+				ibv_dereg_mr(mr);
+		}
+		lib_round(pd, buf, NULL, sizes[k], napis, reps, t);
+		for (j = 0; j < napis; j++) {
 			snprintf(extra, sizeof(extra),
 				 "\"mem\": \"p2p\", \"api\": \"%s\", \"provider\": \"%s\", \"dev\": \"%s\", \"size\": %zu",
 				 api_name[j], bdf, dev, sizes[k]);

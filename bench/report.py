@@ -230,7 +230,7 @@ def main():
     lib_reg = {(r["mem"], r["api"], r["size"]): r["median_us"] for r in lib if r["bench"] == "lib_reg"}
     for (mem, api, size), us in sorted(lib_reg.items()):
         raw_us = lib_reg.get((mem, "raw", size))
-        if api == "raw":
+        if api in ("raw", "raw_mapping"):
             continue
         call = "ibv_reg_dmabuf_mr" if mem == "p2p" else "ibv_reg_mr"
         target(f"{api} / raw {call}, {mem} memory {human(size)}", ratio(us, raw_us), "<=",
@@ -284,6 +284,23 @@ def main():
         md.append(f"| {t['target']} | {fmt(t['value'], 3) if t['value'] is not None else '–'} | "
                   f"{t['op']} {t['threshold']} | {res} | {t['detail']} |")
     md.append("")
+
+    if lib_reg:
+        reps = next((r.get("samples") or r.get("n") for r in lib if r["bench"] == "lib_reg"), None)
+        md.append("## libp2pverbs registration against the verbs it calls (rxe0), median usec\n")
+        md.append("Interleaved samples on the same buffer"
+                  + (f" ({reps} each)" if reps else "") + ".  p2p raw: `ibv_reg_dmabuf_mr` on the buffer's fd; "
+                  "raw_mapping: plain `ibv_reg_mr` of the buffer's mapping, which the kernel resolves to the "
+                  "dma-buf; p2pv_reg_mr: the library, which hands the address to the kernel; p2pv_reg_buf: the "
+                  "library, by the buffer's fd.  host raw: `ibv_reg_mr`.\n")
+        md.append("| memory | size | call | median | / raw |")
+        md.append("| --- | ---: | --- | ---: | ---: |")
+        order = {"raw": 0, "raw_mapping": 1, "p2pv_reg_mr": 2, "p2pv_reg_buf": 3}
+        for (mem, api, size), us in sorted(lib_reg.items(), key=lambda kv: (kv[0][0] != "p2p", kv[0][2],
+                                                                            order.get(kv[0][1], 9))):
+            md.append(f"| {mem} | {human(size)} | {api} | {fmt(us)} | "
+                      f"{fmt(ratio(us, lib_reg.get((mem, 'raw', size))), 3)} |")
+        md.append("")
 
     for test in BW_TESTS:
         if test not in perf:
