@@ -3,8 +3,15 @@
 # with the patch series the repository keeps for them, into a prefix outside
 # the repository, and this repository's libp2pverbs in between (perftest is
 # configured against it for --use_p2p).  The prefix is keyed by the sources,
-# the patches and the libp2pverbs sources, so it is rebuilt only when one of
-# them changes.  Prints the prefix on stdout.
+# the patches, the libp2pverbs sources and this script, so it is rebuilt only
+# when one of them changes.  Prints the prefix on stdout.
+#
+# rdma-core is built with its static libraries too (ENABLE_STATIC=1): a
+# program linked with -static and -DRDMA_STATIC_PROVIDERS=rxe against
+# `pkg-config --static --libs libibverbs` of the prefix carries the rxe
+# provider (checked below).  A second perftest, stock (the same orig tarball,
+# no patches, no --enable-p2p), is installed in <prefix>/perftest-stock, so
+# that tests can show an unmodified binary working on P2P memory.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -40,11 +47,13 @@ fetch() {
 }
 
 # unpack NAME TARBALL PATCHDIR DEST: fresh tree with the series applied
+# (PATCHDIR empty: the tarball as it is)
 unpack() {
 	local tarball=$2 pdir=$3 dest=$4
 	rm -rf "$dest"
 	mkdir -p "$dest"
 	tar -xzf "$tarball" -C "$dest" --strip-components=1
+	[ -n "$pdir" ] || return 0
 	while read -r p; do
 		log "applying $1 patch $p"
 		patch -d "$dest" -p1 --quiet --forward --batch <"$pdir/$p" ||
@@ -73,6 +82,16 @@ if [ -f "$top/done" ]; then
 	echo "$prefix"
 	exit 0
 fi
+# One build at a time: the CMake build of the in-guest programs asks for the
+# prefix too (the static test program links against it), possibly while a
+# VM test is building the same key.
+mkdir -p "$cache/userspace"
+exec 9>>"$cache/userspace/.lock"
+flock 9
+if [ -f "$top/done" ]; then
+	echo "$prefix"
+	exit 0
+fi
 rm -rf "$top"
 mkdir -p "$top"
 export CCACHE_DIR="$cache/ccache" CCACHE_BASEDIR="$top" CCACHE_NOHASHDIR=1
@@ -83,11 +102,35 @@ log "building rdma-core into $prefix"
 cmake -S "$top/rdma-core" -B "$top/rdma-core/build" -G Ninja \
 	-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX="$prefix" \
 	-DCMAKE_C_COMPILER_LAUNCHER=ccache \
-	-DNO_MAN_PAGES=1 -DNO_PYVERBS=1 -DENABLE_STATIC=0 -DENABLE_RESOLVE_NEIGH=0 \
+	-DNO_MAN_PAGES=1 -DNO_PYVERBS=1 -DENABLE_STATIC=1 -DENABLE_RESOLVE_NEIGH=0 \
 	-DCMAKE_INSTALL_RUNDIR="$top/run" >"$top/rdma-core.log" 2>&1 ||
 	{ tail -30 "$top/rdma-core.log" >&2; exit 1; }
 ninja -C "$top/rdma-core/build" -j"$jobs" install >>"$top/rdma-core.log" 2>&1 ||
 	{ tail -30 "$top/rdma-core.log" >&2; exit 1; }
+
+# The static link line works and pulls in the rxe provider: the static
+# libibverbs has no dynamic loader, a provider that is not linked in does not
+# exist for the program.
+log "checking a static link of libibverbs with the rxe provider"
+mkdir -p "$top/static-check"
+cat >"$top/static-check/t.c" <<'EOC'
+#include <infiniband/verbs.h>
+int main(void)
+{
+	struct ibv_device **l = ibv_get_device_list(NULL);
+
+	if (l)
+		ibv_free_device_list(l);
+	return 0;
+}
+EOC
+static_libs=$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --static --libs libibverbs)
+# shellcheck disable=SC2086 # a list of options
+gcc -DRDMA_STATIC_PROVIDERS=rxe -I"$prefix/include" -static -o "$top/static-check/t" \
+	"$top/static-check/t.c" $static_libs \
+	>"$top/static-check/log" 2>&1 || { cat "$top/static-check/log" >&2; exit 1; }
+grep -q ' verbs_provider_rxe$' <<<"$(nm "$top/static-check/t")" ||
+	{ log "a static link with RDMA_STATIC_PROVIDERS=rxe has no rxe provider"; exit 1; }
 
 # libp2pverbs against the rdma-core just installed.  Only the installed targets
 # are built (not the unit tests); the VM tests are registered elsewhere.
@@ -113,6 +156,24 @@ log "building perftest into $prefix"
 	make -j"$jobs"
 	make install
 ) >"$top/perftest.log" 2>&1 || { tail -30 "$top/perftest.log" >&2; exit 1; }
+
+# Stock perftest: the same tarball, no patch, no --enable-p2p.
+unpack perftest-stock "$perf_tar" "" "$top/perftest-stock"
+log "building stock perftest into $prefix/perftest-stock"
+(
+	cd "$top/perftest-stock"
+	./autogen.sh
+	./configure --prefix="$prefix/perftest-stock" CC="ccache gcc" \
+		CPPFLAGS="-I$prefix/include" LDFLAGS="-L$prefix/lib -Wl,-rpath,$prefix/lib"
+	make -j"$jobs"
+	make install
+) >"$top/perftest-stock.log" 2>&1 || { tail -30 "$top/perftest-stock.log" >&2; exit 1; }
+stock_help=$("$prefix/perftest-stock/bin/ib_write_bw" --help 2>&1 || true)
+stock_dyn=$(readelf -d "$prefix/perftest-stock/bin/ib_write_bw")
+if grep -q -- --use_p2p <<<"$stock_help" || grep -q 'NEEDED.*p2pverbs' <<<"$stock_dyn"; then
+	log "the stock perftest has P2P support: it is not stock"
+	exit 1
+fi
 
 log "built in $(($(date +%s) - start)) s"
 touch "$top/done"
