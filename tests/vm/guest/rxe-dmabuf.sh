@@ -8,6 +8,11 @@
 # memory makes them complete with an error, not hang and not crash, and every
 # object is destroyed afterwards (rxe-dmabuf-test revoke).
 #
+# "verbs" and "revoke" run again with the P2P memory registered by plain
+# ibv_reg_mr_iova() on the dma-buf's mapping (RXE_DMABUF_REG=address): the
+# kernel resolves the mapping to the dma-buf, so data, errors, munmap after
+# registration and hot-unplug must behave exactly as for ibv_reg_dmabuf_mr().
+#
 # "killed": a process killed with live dma-buf MRs, QPs and buffers gives all
 # of its provider memory back.
 #
@@ -40,6 +45,9 @@ run_verbs() {
 		p2pmem_node "$prov"
 		timeout 600 "$RXE_DMABUF_TEST" verbs "$prov" rxe0 rxe1 || fail "rxe dma-buf verbs on $prov"
 		pass "rxe dma-buf MRs on $prov: data path, errors, fd closed after registration"
+		RXE_DMABUF_REG=address timeout 600 "$RXE_DMABUF_TEST" verbs "$prov" rxe0 rxe1 ||
+			fail "rxe verbs on $prov registered by address"
+		pass "plain ibv_reg_mr on the mapping of $prov: data path, errors, unmapped after registration"
 	done	# Host memory from udmabuf: a static exporter with CPU-access calls
 	timeout 600 "$RXE_DMABUF_TEST" verbs udmabuf rxe0 rxe1 || fail "rxe dma-buf verbs on a udmabuf"
 	pass "rxe dma-buf MRs on a udmabuf (host memory): data path, errors, fd closed after registration"
@@ -47,6 +55,7 @@ run_verbs() {
 
 # revoke_one PROVIDER: start the RDMA WRITE loop, remove the provider once the
 # loop has written, and expect the program to see the error and clean up.
+# RXE_DMABUF_REG=address in the environment: registered by address.
 revoke_one() {
 	local prov=$1 log=/tmp/rxe-revoke-$1.log pid rm_pid st=0 deadline
 	p2pmem_node "$prov"
@@ -72,7 +81,7 @@ revoke_one() {
 	wait_for 60 eval "! kill -0 $rm_pid" || fail "removing $prov does not finish"
 	wait "$rm_pid" || fail "writing 1 to /sys/bus/pci/devices/$prov/remove failed"
 	[ ! -e "/sys/bus/pci/devices/$prov" ] || fail "$prov still present"
-	pass "removing $prov revokes its rxe MRs: error completions, clean teardown"
+	pass "removing $prov revokes its rxe MRs${RXE_DMABUF_REG:+ (registered by $RXE_DMABUF_REG)}: error completions, clean teardown"
 }
 
 # killed_one PROVIDER: SIGKILL the RDMA WRITE loop while its MRs are live;
@@ -117,6 +126,14 @@ run_revoke() {
 	done
 	timeout 600 "$RXE_DMABUF_TEST" verbs "$ivshmem" rxe0 rxe1 || fail "rxe dma-buf verbs after rescan"
 	pass "providers are back after rescan and rxe uses them"
+	# Hot-unplug under MRs that plain ibv_reg_mr made
+	for prov in $ivshmem $nvme; do
+		RXE_DMABUF_REG=address revoke_one "$prov"
+	done
+	echo 1 >/sys/bus/pci/rescan
+	for prov in $ivshmem $nvme; do
+		p2pmem_node "$prov"
+	done
 }
 
 run_reset() {

@@ -30,6 +30,11 @@
  * caller resets it and then creates the file named by $P2PV_RESET_DONE,
  * which stands for "the provider is gone" in the checks after the error.
  *
+ * With RXE_DMABUF_REG=address in the environment, the P2P memory is
+ * registered by its address in the dma-buf's CPU mapping with plain
+ * ibv_reg_mr_iova() instead: the kernel resolves the mapping to the dma-buf,
+ * and every check must come out the same.
+ *
  * Every wait is bounded.  Prints "ok: ..." per check; on failure prints
  * "FAIL: ..." and exits 1.
  */
@@ -103,6 +108,7 @@ struct side {
 /* The P2P buffer: a dma-buf from the provider and its CPU mapping */
 static int node = -1, buf_fd = -1;
 static volatile uint8_t *p2p;
+static bool reg_by_address;	/* RXE_DMABUF_REG=address */
 
 static void open_side(struct side *s, const char *name)
 {
@@ -400,12 +406,18 @@ map:
 static struct ibv_mr *reg_p2p(struct side *s, uint64_t offset, size_t len,
 			      uint64_t iova)
 {
-	struct ibv_mr *mr = ibv_reg_dmabuf_mr(s->pd, offset, len, iova, buf_fd,
-					      ACCESS_ALL);
+	struct ibv_mr *mr;
 
+	if (reg_by_address)
+		mr = ibv_reg_mr_iova(s->pd, (void *)(p2p + offset), len, iova,
+				     ACCESS_ALL);
+	else
+		mr = ibv_reg_dmabuf_mr(s->pd, offset, len, iova, buf_fd,
+				       ACCESS_ALL);
 	if (!mr)
-		t_fail("%s: ibv_reg_dmabuf_mr(offset %#" PRIx64 ", length %zu, iova %#"
-		     PRIx64 "): %s%s", s->name, offset, len, iova,
+		t_fail("%s: %s(offset %#" PRIx64 ", length %zu, iova %#"
+		     PRIx64 "): %s%s", s->name, reg_by_address ?
+		     "ibv_reg_mr_iova" : "ibv_reg_dmabuf_mr", offset, len, iova,
 		     strerror(errno), errno == EOPNOTSUPP ?
 		     " (is the patched rxe provider and kernel in use?)" : "");
 	return mr;
@@ -419,7 +431,9 @@ static void setup(struct side *a, struct side *b, const char *dev0,
 	open_side(b, dev1);
 	a->p2p_mr = reg_p2p(a, 0, BUF_SIZE, IOVA0);
 	b->p2p_mr = reg_p2p(b, 0, BUF_SIZE, IOVA1);
-	ok("ibv_reg_dmabuf_mr on %s and %s", dev0, dev1);
+	ok("%s on %s and %s", reg_by_address ?
+	   "ibv_reg_mr_iova on the dma-buf's mapping" : "ibv_reg_dmabuf_mr",
+	   dev0, dev1);
 	create_qp(a);
 	create_qp(b);
 	connect_qp(a, b);
@@ -865,6 +879,8 @@ int main(int argc, char **argv)
 		t_fail("usage: %s verbs|revoke|reset PROVIDER DEV0 DEV1", argv[0]);
 	provider = argv[2];
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	reg_by_address = getenv("RXE_DMABUF_REG") &&
+			 !strcmp(getenv("RXE_DMABUF_REG"), "address");
 
 	if (!strcmp(argv[1], "verbs"))
 		return cmd_verbs(argv[3], argv[4]);
