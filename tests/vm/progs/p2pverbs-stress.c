@@ -70,6 +70,25 @@ static int open_fds(void)
 	return n - 1;	/* the directory's own fd */
 }
 
+/*
+ * The library keeps a few descriptors of its own once it has looked at the
+ * machine (provider nodes, /proc/self/maps, the uevent socket or sequence
+ * number), and it looks lazily (the graph when something first asks for a
+ * path, a choice or an MR's mode): one allocation and one choice first, so
+ * that they are part of the count.
+ */
+static int open_fds_after_warm_up(const char *prov)
+{
+	struct p2pv_buf *buf = p2pv_buf_alloc(prov, NULL, 4096);
+	struct p2pv_provider p;
+
+	T_CHECK(buf, "first allocation: %s", p2pv_last_error());
+	T_CHECK(!p2pv_buf_free(buf), "p2pv_buf_free: %s", p2pv_last_error());
+	T_CHECK(!p2pv_choose_provider_by_name(NULL, 0, 0, &p, NULL),
+		"p2pv_choose_provider: %s", p2pv_last_error());
+	return open_fds();
+}
+
 /* ---- threads ------------------------------------------------------------ */
 
 struct stress {
@@ -303,7 +322,7 @@ static int cmd_threads(const char *dev0, const char *dev1, int nthreads,
 	T_CHECK(dst_mr, "p2pv_reg_buf (shared): %s", p2pv_last_error());
 	for (i = 0; i < nprovs; i++)
 		before[i] = available(provs[i]);
-	fds = open_fds();
+	fds = open_fds_after_warm_up(provs[0]);
 
 	t0 = t_now_ms();
 	for (i = 0; i < nthreads; i++) {
@@ -500,19 +519,6 @@ static void free_all(struct p2pv_buf **bufs, int n)
 		T_CHECK(!p2pv_buf_free(bufs[n]), "p2pv_buf_free: %s", p2pv_last_error());
 }
 
-/*
- * The library keeps a few descriptors of its own once it has looked at the
- * machine (provider nodes, /proc/self/maps, the uevent sequence number):
- * one allocation first, so that they are part of the count.
- */
-static int open_fds_after_warm_up(const char *prov)
-{
-	struct p2pv_buf *buf = p2pv_buf_alloc(prov, NULL, 4096);
-
-	T_CHECK(buf, "first allocation: %s", p2pv_last_error());
-	T_CHECK(!p2pv_buf_free(buf), "p2pv_buf_free: %s", p2pv_last_error());
-	return open_fds();
-}
 
 /* Per process: every buffer holds one fd, so RLIMIT_NOFILE bounds them */
 static int cmd_nofile(const char *prov)
