@@ -47,7 +47,7 @@ struct ptr_lookup {
 	struct p2pv_vma_id mapping;
 };
 
-static void copy_info(void *val, uintptr_t addr, void *arg)
+static P2PV_HOT void copy_info(void *val, uintptr_t addr, void *arg)
 {
 	struct buf_priv *b = val;
 	struct ptr_lookup *l = arg;
@@ -83,7 +83,7 @@ int p2pv_ptr_lookup(const void *ptr, size_t length, struct p2pv_ptr_info *info)
 	return 0;
 }
 
-int p2pv_ptr_find(const void *ptr, struct p2pv_ptr_info *info,
+P2PV_HOT int p2pv_ptr_find(const void *ptr, struct p2pv_ptr_info *info,
 		  struct p2pv_vma_id *mapping)
 {
 	struct ptr_lookup l;
@@ -95,13 +95,13 @@ int p2pv_ptr_find(const void *ptr, struct p2pv_ptr_info *info,
 	return 0;
 }
 
-static void copy_mapping(void *val, uintptr_t addr, void *arg)
+static P2PV_HOT void copy_mapping(void *val, uintptr_t addr, void *arg)
 {
 	(void)addr;
 	*(struct p2pv_vma_id *)arg = ((struct buf_priv *)val)->mapping;
 }
 
-int p2pv_buf_find(const struct p2pv_buf *buf, struct p2pv_vma_id *mapping)
+P2PV_HOT int p2pv_buf_find(const struct p2pv_buf *buf, struct p2pv_vma_id *mapping)
 {
 	return p2pv_rmap_lookup(&live_bufs, (uintptr_t)buf, copy_mapping,
 				mapping);

@@ -24,92 +24,222 @@
 
 #include "p2pv_priv.h"
 
-struct mr_entry {
-	struct p2pv_mr_info info;	/* the belief, then the answer */
-	struct p2pv_vma_id mapping;	/* the buffer's mapping */
+/*
+ * The MR table: open addressing (linear probing, deletion by backward
+ * shift) keyed by the struct ibv_mr *, records inline, one lock.  A
+ * registration writes one record into an array it allocated long before: no
+ * allocator, no memmove, no libc lock on the way (under emulation each code
+ * or data page a call touches for the first time after the kernel ran costs
+ * microseconds).  The answer of p2pv_mr_query() is allocated when first
+ * asked for.
+ */
+struct mr_rec {
+	uintptr_t key;			/* struct ibv_mr *; 0: free slot */
+	uint64_t serial;		/* tells a reused struct ibv_mr * apart */
+	uint64_t iova;
+	uint64_t dmabuf_offset;
 	uintptr_t addr;			/* the registered range */
 	size_t length;
-	uint64_t serial;		/* tells a reused struct ibv_mr * apart */
-	int mapping_checked;		/* the range was the buffer's mapping */
-	int resolved;			/* info is the answer */
+	struct p2pv_vma_id mapping;	/* the buffer's mapping */
+	struct p2pv_mr_info *answer;	/* once p2pv_mr_query() asked */
+	int dmabuf_fd;
+	uint8_t method;			/* enum p2pv_mr_reg_method as registered */
+	uint8_t mapping_checked;	/* the range was the buffer's mapping */
+	char provider[P2PV_PCI_ADDR_LEN];
 };
 
-static struct p2pv_rmap mrs = P2PV_RMAP_INIT;	/* keyed by struct ibv_mr * */
-static uint64_t next_serial;
+#define MRT_MIN_BITS 6
+static struct {
+	int lock;
+	unsigned bits;			/* capacity 1 << bits, 0: none yet */
+	size_t n;
+	struct mr_rec *slot;
+	uint64_t last_serial;
+} mrt;
 
-/* The MR a routed registration (libp2pverbs-preload.so beneath a
- * p2pv_reg_mr*() call) has just remembered itself */
-static __thread const struct ibv_mr *routed_mr;
+static P2PV_HOT size_t mrt_home(uintptr_t key, unsigned bits)
+{
+	return (size_t)(((uint64_t)key >> 4) * 0x9e3779b97f4a7c15ULL >> (64 - bits));
+}
+
+/* the slot holding key, or the free slot where it would go; locked */
+static P2PV_HOT struct mr_rec *mrt_find(uintptr_t key)
+{
+	size_t mask = ((size_t)1 << mrt.bits) - 1, i = mrt_home(key, mrt.bits);
+
+	while (mrt.slot[i].key && mrt.slot[i].key != key)
+		i = (i + 1) & mask;
+	return &mrt.slot[i];
+}
+
+/* twice the capacity (or the first table); locked; 0 or -1 */
+static int mrt_grow(void)
+{
+	unsigned bits = mrt.bits ? mrt.bits + 1 : MRT_MIN_BITS;
+	struct mr_rec *old = mrt.slot, *r;
+	size_t i, oldcap = mrt.bits ? (size_t)1 << mrt.bits : 0;
+
+	r = calloc((size_t)1 << bits, sizeof(*r));
+	if (!r)
+		return -1;
+	mrt.slot = r;
+	mrt.bits = bits;
+	for (i = 0; i < oldcap; i++)
+		if (old[i].key)
+			*mrt_find(old[i].key) = old[i];
+	free(old);
+	return 0;
+}
+
+/* remove the record of slot s, shifting the probe chain back; locked */
+static P2PV_HOT void mrt_delete(struct mr_rec *s)
+{
+	size_t mask = ((size_t)1 << mrt.bits) - 1;
+	size_t hole = (size_t)(s - mrt.slot), i = hole, home;
+
+	for (;;) {
+		i = (i + 1) & mask;
+		if (!mrt.slot[i].key)
+			break;
+		home = mrt_home(mrt.slot[i].key, mrt.bits);
+		/* can the record at i move back to the hole? */
+		if (((i - home) & mask) >= ((i - hole) & mask)) {
+			mrt.slot[hole] = mrt.slot[i];
+			hole = i;
+		}
+	}
+	mrt.slot[hole].key = 0;
+	mrt.n--;
+}
 
 /* A forked child owns none of its parent's MRs (verbs objects do not cross
  * fork()), so its table starts empty: p2pv_mr_query() there says ENOENT. */
-__attribute__((constructor)) static void mrs_fork_safe(void)
+static void mrt_fork_prepare(void)
 {
-	p2pv_rmap_fork_safe(&mrs, free);
+	p2pv_lock(&mrt.lock);
 }
 
-static void copy_entry(void *val, uintptr_t addr, void *arg)
+static void mrt_fork_parent(void)
 {
-	(void)addr;
-	*(struct mr_entry *)arg = *(struct mr_entry *)val;
+	p2pv_unlock(&mrt.lock);
 }
 
-static void store_entry(void *val, void *arg)
+static void mrt_fork_child(void)
 {
-	struct mr_entry *e = val, *n = arg;
+	size_t i;
 
-	if (e->serial == n->serial)	/* still the MR that was resolved */
-		*e = *n;
+	for (i = 0; mrt.bits && i < (size_t)1 << mrt.bits; i++) {
+		if (mrt.slot[i].key)
+			free(mrt.slot[i].answer);
+		mrt.slot[i].key = 0;
+	}
+	mrt.n = 0;
+	mrt.lock = 0;
+}
+
+__attribute__((constructor)) static void mrt_fork_safe(void)
+{
+	pthread_atfork(mrt_fork_prepare, mrt_fork_parent, mrt_fork_child);
 }
 
 /*
- * An entry for this struct ibv_mr * already there is stale: its MR was
- * deregistered by a path that bypassed p2pv_dereg_mr() (plain ibv_dereg_mr()
- * without the preload library) and the allocator handed the address out
- * again.  The new MR replaces it.
+ * A record for this struct ibv_mr * already there is either stale - its MR
+ * was deregistered by a path that bypassed p2pv_dereg_mr() (plain
+ * ibv_dereg_mr() without the preload library) and the allocator handed the
+ * address out again: the new MR replaces it - or, when it is newer than
+ * `since` (the serial before the verbs call; UINT64_MAX: no such call), the
+ * preload library routed the very call this MR came from and described it
+ * already: it stays.  Without memory for a larger table the MR is
+ * registered all the same; only p2pv_mr_query() will not know it.
  */
-static void remember_mr(struct ibv_mr *mr, struct mr_entry *e)
+static P2PV_HOT void remember_mr(struct ibv_mr *mr, struct mr_rec *rec,
+				 uint64_t since)
 {
-	uintptr_t key = (uintptr_t)mr;
-	void *stale = NULL;
-	int saved = errno;
-	int ret;
+	struct p2pv_mr_info *stale = NULL;
+	struct mr_rec *s;
 
-	e->serial = __atomic_add_fetch(&next_serial, 1, __ATOMIC_RELAXED);
-	ret = p2pv_rmap_insert(&mrs, key, key + 1, e);
-	if (ret < 0 && errno == EEXIST &&
-	    p2pv_rmap_remove(&mrs, key, &stale) == 0) {
-		free(stale);
-		ret = p2pv_rmap_insert(&mrs, key, key + 1, e);
+	rec->key = (uintptr_t)mr;
+	p2pv_lock(&mrt.lock);
+	rec->serial = ++mrt.last_serial;
+	if (((mrt.n + 1) << 1) > ((size_t)1 << mrt.bits) && mrt_grow() < 0 &&
+	    mrt.n + 1 >= ((size_t)1 << mrt.bits)) {
+		p2pv_unlock(&mrt.lock);
+		return;
 	}
-	if (ret < 0)
-		free(e);	/* registered all the same; only the query is lost */
-	errno = saved;
+	s = mrt_find(rec->key);
+	if (!s->key) {
+		*s = *rec;
+		mrt.n++;
+	} else if (s->serial <= since) {
+		stale = s->answer;
+		*s = *rec;
+	}
+	p2pv_unlock(&mrt.lock);
+	if (stale)
+		free(stale);
 }
 
-static struct mr_entry *new_entry(const struct p2pv_ptr_info *pi,
-				  const struct p2pv_vma_id *mapping,
-				  void *addr, size_t length, uint64_t iova,
-				  enum p2pv_mr_reg_method how)
+static P2PV_HOT uint64_t serial_now(void)
 {
-	struct mr_entry *e = calloc(1, sizeof(*e));
+	return __atomic_load_n(&mrt.last_serial, __ATOMIC_RELAXED);
+}
 
-	if (!e) {
-		p2pv_err(ENOMEM, "out of memory");
-		return NULL;
+/* the record of mr, answer included when there is one; 0 or -1 */
+static int lookup_mr(const struct ibv_mr *mr, struct mr_rec *rec,
+		     struct p2pv_mr_info *answer)
+{
+	struct mr_rec *s;
+	int ret = -1;
+
+	p2pv_lock(&mrt.lock);
+	if (mrt.n) {
+		s = mrt_find((uintptr_t)mr);
+		if (s->key) {
+			*rec = *s;
+			if (s->answer)
+				*answer = *s->answer;
+			ret = 0;
+		}
 	}
-	e->info.type = P2PV_MEM_P2P;
-	e->info.mode = P2PV_MAP_UNKNOWN;
-	e->info.path_class = P2PV_PATH_SYS;
-	e->info.dmabuf_fd = pi->dmabuf_fd;
-	e->info.dmabuf_offset = pi->dmabuf_offset;
-	e->info.iova = iova;
-	e->info.reg_method = how;
-	memcpy(e->info.provider, pi->provider, sizeof(e->info.provider));
-	e->mapping = *mapping;
-	e->addr = (uintptr_t)addr;
-	e->length = length;
-	return e;
+	p2pv_unlock(&mrt.lock);
+	return ret;
+}
+
+/* keep the answer worked out for the record of serial; the caller frees
+ * what is not kept */
+static struct p2pv_mr_info *store_answer(const struct ibv_mr *mr,
+					 uint64_t serial,
+					 struct p2pv_mr_info *answer)
+{
+	struct mr_rec *s;
+
+	p2pv_lock(&mrt.lock);
+	if (mrt.n) {
+		s = mrt_find((uintptr_t)mr);
+		if (s->key && s->serial == serial && !s->answer) {
+			s->answer = answer;
+			answer = NULL;
+		}
+	}
+	p2pv_unlock(&mrt.lock);
+	return answer;
+}
+
+static P2PV_HOT void new_rec(struct mr_rec *rec, const struct p2pv_ptr_info *pi,
+			     const struct p2pv_vma_id *mapping, void *addr,
+			     size_t length, uint64_t iova,
+			     enum p2pv_mr_reg_method how)
+{
+	rec->iova = iova;
+	rec->dmabuf_offset = pi->dmabuf_offset;
+	rec->addr = (uintptr_t)addr;
+	rec->length = length;
+	rec->mapping = *mapping;
+	rec->answer = NULL;
+	rec->dmabuf_fd = pi->dmabuf_fd;
+	rec->method = (uint8_t)how;
+	rec->mapping_checked = 0;
+	memcpy(rec->provider, pi->provider, sizeof(rec->provider));
 }
 
 /*
@@ -158,56 +288,60 @@ out:
 	errno = saved;
 }
 
-/* What the MR is: the entry's belief checked against the mapping (for a
+/* What the MR is: the record's belief checked against the mapping (for a
  * registration by address) and the attachment */
-static void resolve(const struct ibv_mr *mr, struct mr_entry *e)
+static void resolve(const struct ibv_mr *mr, const struct mr_rec *rec,
+		    struct p2pv_mr_info *info)
 {
-	struct p2pv_mr_info *info = &e->info;
-
+	memset(info, 0, sizeof(*info));
 	info->comp_mask = P2PV_MR_INFO_MASK_REG_METHOD;
-	if (info->reg_method == P2PV_MR_REG_MAPPING && !e->mapping_checked &&
-	    !p2pv_vma_matches(e->addr, e->addr + e->length, &e->mapping)) {
+	info->iova = rec->iova;
+	if (rec->method == P2PV_MR_REG_MAPPING && !rec->mapping_checked &&
+	    !p2pv_vma_matches(rec->addr, rec->addr + rec->length,
+			      &rec->mapping)) {
 		/* not the buffer's mapping: the kernel registered what was
 		 * mapped there, host memory */
 		info->type = P2PV_MEM_HOST;
 		info->reg_method = P2PV_MR_REG_HOST;
 		info->mode = P2PV_MAP_UNKNOWN;
-		info->mode_known = 0;
 		info->path_class = P2PV_PATH_SYS;
 		info->source = P2PV_SOURCE_SYSFS;
 		info->dmabuf_fd = -1;
-		info->dmabuf_offset = 0;
-		info->provider[0] = 0;
-	} else {
-		mr_mode(mr, info);
+		return;
 	}
-	e->resolved = 1;
+	info->type = P2PV_MEM_P2P;
+	info->reg_method = (enum p2pv_mr_reg_method)rec->method;
+	info->dmabuf_fd = rec->dmabuf_fd;
+	info->dmabuf_offset = rec->dmabuf_offset;
+	memcpy(info->provider, rec->provider, sizeof(info->provider));
+	mr_mode(mr, info);
 }
 
-static void reg_failed(int err, const char *call, const struct mr_entry *e,
+static void reg_failed(int err, const char *call, const struct mr_rec *rec,
 		       size_t length)
 {
 	if (err == ENODEV)
 		p2pv_graph_invalidate();	/* the provider is gone */
 	p2pv_err(err, "%s(%s %s, dma-buf fd %d offset %llu, length %zu): %s%s",
-		 call, e->info.provider[0] ? "P2P memory of" : "P2P memory",
-		 e->info.provider, e->info.dmabuf_fd,
-		 (unsigned long long)e->info.dmabuf_offset, length,
+		 call, rec->provider[0] ? "P2P memory of" : "P2P memory",
+		 rec->provider, rec->dmabuf_fd,
+		 (unsigned long long)rec->dmabuf_offset, length,
 		 strerror(err),
 		 err == EOPNOTSUPP ?
 		 " (no path from this device, or the provider accepts revocable importers only)" : "");
 }
 
-static struct ibv_mr *reg_dmabuf(struct ibv_pd *pd, struct mr_entry *e,
-				 void *addr, size_t length,
-				 unsigned int access)
+static P2PV_HOT struct ibv_mr *reg_dmabuf(struct ibv_pd *pd,
+					  const struct mr_rec *rec,
+					  void *addr, size_t length,
+					  unsigned int access)
 {
 	struct ibv_mr *mr;
 
-	mr = ibv_reg_dmabuf_mr(pd, e->info.dmabuf_offset, length,
-			       e->info.iova, e->info.dmabuf_fd, (int)access);
+	mr = ibv_reg_dmabuf_mr(pd, rec->dmabuf_offset, length, rec->iova,
+			       rec->dmabuf_fd, (int)access);
 	if (!mr) {
-		reg_failed(errno, "ibv_reg_dmabuf_mr", e, length);
+		reg_failed(errno, "ibv_reg_dmabuf_mr", rec, length);
 		return NULL;
 	}
 	/* ibv_reg_dmabuf_mr() leaves the dma-buf offset in mr->addr; callers
@@ -217,50 +351,41 @@ static struct ibv_mr *reg_dmabuf(struct ibv_pd *pd, struct mr_entry *e,
 }
 
 /* [addr, addr + length) lies in a P2P buffer as the registry knows it */
-static struct ibv_mr *reg_p2p_addr(struct ibv_pd *pd,
+static P2PV_HOT struct ibv_mr *reg_p2p_addr(struct ibv_pd *pd,
 				   const struct p2pv_ptr_info *pi,
 				   const struct p2pv_vma_id *mapping,
 				   void *addr, size_t length, uint64_t iova,
 				   unsigned int access)
 {
 	uintptr_t start = (uintptr_t)addr;
-	struct mr_entry *e;
+	struct mr_rec rec;
 	struct ibv_mr *mr;
+	uint64_t since;
 	int err;
 
-	e = new_entry(pi, mapping, addr, length, iova, P2PV_MR_REG_MAPPING);
-	if (!e)
-		return NULL;
-	routed_mr = NULL;
+	new_rec(&rec, pi, mapping, addr, length, iova, P2PV_MR_REG_MAPPING);
+	since = serial_now();
 	mr = ibv_reg_mr_iova2(pd, addr, length, iova, access);
-	if (mr && mr == routed_mr) {
-		/* libp2pverbs-preload.so routed it and remembered it */
-		routed_mr = NULL;
-		free(e);
-		return mr;
-	}
 	if (!mr) {
 		err = errno;
 		/* a kernel that cannot resolve the mapping: register the
 		 * buffer, if the range is still its mapping */
 		if (err == EFAULT &&
 		    p2pv_vma_matches(start, start + length, mapping)) {
-			e->info.reg_method = P2PV_MR_REG_DMABUF;
-			e->mapping_checked = 1;
-			mr = reg_dmabuf(pd, e, addr, length, access);
+			rec.method = P2PV_MR_REG_DMABUF;
+			rec.mapping_checked = 1;
+			mr = reg_dmabuf(pd, &rec, addr, length, access);
 		} else {
-			reg_failed(err, "ibv_reg_mr", e, length);
+			reg_failed(err, "ibv_reg_mr", &rec, length);
 		}
-		if (!mr) {
-			free(e);
+		if (!mr)
 			return NULL;
-		}
 	}
-	remember_mr(mr, e);
+	remember_mr(mr, &rec, since);
 	return mr;
 }
 
-static int check_reg_args(const struct ibv_pd *pd, const void *addr,
+static P2PV_HOT int check_reg_args(const struct ibv_pd *pd, const void *addr,
 			  size_t length)
 {
 	if (!pd || !addr || !length)
@@ -276,7 +401,7 @@ static int check_reg_args(const struct ibv_pd *pd, const void *addr,
  * still mapped there; if the program has remapped it, the range is not the
  * buffer's (0).  Only this error path asks the kernel about the mapping.
  */
-static int registry_p2p(void *addr, size_t length, struct p2pv_ptr_info *pi,
+static P2PV_HOT int registry_p2p(void *addr, size_t length, struct p2pv_ptr_info *pi,
 			struct p2pv_vma_id *mapping)
 {
 	uintptr_t start = (uintptr_t)addr;
@@ -291,7 +416,7 @@ static int registry_p2p(void *addr, size_t length, struct p2pv_ptr_info *pi,
 			length, addr, (void *)pi->buf, pi->remaining);
 }
 
-P2PV_EXPORT struct ibv_mr *p2pv_reg_mr_iova2(struct ibv_pd *pd, void *addr,
+P2PV_EXPORT P2PV_HOT struct ibv_mr *p2pv_reg_mr_iova2(struct ibv_pd *pd, void *addr,
 					     size_t length, uint64_t iova,
 					     unsigned int access)
 {
@@ -309,7 +434,7 @@ P2PV_EXPORT struct ibv_mr *p2pv_reg_mr_iova2(struct ibv_pd *pd, void *addr,
 	return ibv_reg_mr_iova2(pd, addr, length, iova, access);
 }
 
-P2PV_EXPORT struct ibv_mr *p2pv_reg_mr_iova(struct ibv_pd *pd, void *addr,
+P2PV_EXPORT P2PV_HOT struct ibv_mr *p2pv_reg_mr_iova(struct ibv_pd *pd, void *addr,
 					    size_t length, uint64_t iova,
 					    int access)
 {
@@ -328,7 +453,7 @@ P2PV_EXPORT struct ibv_mr *p2pv_reg_mr_iova(struct ibv_pd *pd, void *addr,
 	return ibv_reg_mr_iova(pd, addr, length, iova, access);
 }
 
-P2PV_EXPORT struct ibv_mr *p2pv_reg_mr(struct ibv_pd *pd, void *addr,
+P2PV_EXPORT P2PV_HOT struct ibv_mr *p2pv_reg_mr(struct ibv_pd *pd, void *addr,
 				       size_t length, int access)
 {
 	struct p2pv_ptr_info pi;
@@ -346,12 +471,12 @@ P2PV_EXPORT struct ibv_mr *p2pv_reg_mr(struct ibv_pd *pd, void *addr,
 	return (ibv_reg_mr)(pd, addr, length, access);
 }
 
-P2PV_EXPORT struct ibv_mr *p2pv_reg_buf(struct ibv_pd *pd, struct p2pv_buf *buf,
+P2PV_EXPORT P2PV_HOT struct ibv_mr *p2pv_reg_buf(struct ibv_pd *pd, struct p2pv_buf *buf,
 					size_t offset, size_t length, int access)
 {
 	struct p2pv_ptr_info pi;
 	struct p2pv_vma_id id;
-	struct mr_entry *e;
+	struct mr_rec rec;
 	struct ibv_mr *mr;
 	char *addr;
 
@@ -379,20 +504,14 @@ P2PV_EXPORT struct ibv_mr *p2pv_reg_buf(struct ibv_pd *pd, struct p2pv_buf *buf,
 	addr = (char *)buf->addr + offset;
 	if (buf->type != P2PV_MEM_P2P)
 		return (ibv_reg_mr)(pd, addr, length, access);
-	memset(&pi, 0, sizeof(pi));
 	pi.dmabuf_fd = buf->dmabuf_fd;
 	pi.dmabuf_offset = buf->dmabuf_offset + offset;
 	memcpy(pi.provider, buf->provider, sizeof(pi.provider));
-	e = new_entry(&pi, &id, addr, length, (uintptr_t)addr,
-		      P2PV_MR_REG_DMABUF);
-	if (!e)
-		return NULL;
-	mr = reg_dmabuf(pd, e, addr, length, (unsigned int)access);
-	if (!mr) {
-		free(e);
-		return NULL;
-	}
-	remember_mr(mr, e);
+	new_rec(&rec, &pi, &id, addr, length, (uintptr_t)addr,
+		P2PV_MR_REG_DMABUF);
+	mr = reg_dmabuf(pd, &rec, addr, length, (unsigned int)access);
+	if (mr)
+		remember_mr(mr, &rec, UINT64_MAX);
 	return mr;
 }
 
@@ -409,7 +528,7 @@ P2PV_EXPORT struct ibv_mr *__p2pv_route_reg_mr(struct ibv_pd *pd, void *addr,
 {
 	struct p2pv_ptr_info pi;
 	struct p2pv_vma_id id;
-	struct mr_entry *e;
+	struct mr_rec rec;
 	struct ibv_mr *mr;
 	int saved = errno;
 
@@ -429,31 +548,36 @@ P2PV_EXPORT struct ibv_mr *__p2pv_route_reg_mr(struct ibv_pd *pd, void *addr,
 			 length, pi.remaining);
 		return NULL;
 	}
-	e = new_entry(&pi, &id, addr, length, iova, P2PV_MR_REG_DMABUF);
-	if (!e)
-		return NULL;
-	mr = reg_dmabuf(pd, e, addr, length, access);
-	if (!mr) {
-		free(e);
-		return NULL;
-	}
-	remember_mr(mr, e);
-	routed_mr = mr;
+	new_rec(&rec, &pi, &id, addr, length, iova, P2PV_MR_REG_DMABUF);
+	rec.mapping_checked = 1;
+	mr = reg_dmabuf(pd, &rec, addr, length, access);
+	if (mr)
+		remember_mr(mr, &rec, UINT64_MAX);
 	return mr;
 }
 
-P2PV_EXPORT void __p2pv_forget_mr(const struct ibv_mr *mr)
+P2PV_EXPORT P2PV_HOT void __p2pv_forget_mr(const struct ibv_mr *mr)
 {
-	void *e = NULL;
-	int saved = errno;
+	struct p2pv_mr_info *answer = NULL;
+	struct mr_rec *s;
 
-	if (mr && p2pv_rmap_remove(&mrs, (uintptr_t)mr, &e) == 0)
-		free(e);
-	errno = saved;
+	if (!mr || !__atomic_load_n(&mrt.n, __ATOMIC_RELAXED))
+		return;
+	p2pv_lock(&mrt.lock);
+	if (mrt.n) {
+		s = mrt_find((uintptr_t)mr);
+		if (s->key) {
+			answer = s->answer;
+			mrt_delete(s);
+		}
+	}
+	p2pv_unlock(&mrt.lock);
+	if (answer)
+		free(answer);
 }
 
 /* ibv_dereg_mr() returns a positive errno; this library's model is -1 */
-P2PV_EXPORT int p2pv_dereg_mr(struct ibv_mr *mr)
+P2PV_EXPORT P2PV_HOT int p2pv_dereg_mr(struct ibv_mr *mr)
 {
 	int ret;
 
@@ -468,18 +592,24 @@ P2PV_EXPORT int p2pv_dereg_mr(struct ibv_mr *mr)
 
 P2PV_EXPORT int p2pv_mr_query(const struct ibv_mr *mr, struct p2pv_mr_info *info)
 {
-	struct mr_entry e;
+	struct p2pv_mr_info answer, *keep;
+	struct mr_rec rec;
 
 	if (!mr || !info)
 		return p2pv_err(EINVAL, "p2pv_mr_query: NULL argument");
-	if (p2pv_rmap_lookup(&mrs, (uintptr_t)mr, copy_entry, &e) < 0)
+	rec.answer = NULL;
+	if (lookup_mr(mr, &rec, &answer) < 0)
 		return p2pv_err(ENOENT, "MR %p was not registered on P2P memory by libp2pverbs",
 				(const void *)mr);
-	if (!e.resolved) {
-		resolve(mr, &e);
-		p2pv_rmap_update(&mrs, (uintptr_t)mr, store_entry, &e);
+	if (!rec.answer) {
+		resolve(mr, &rec, &answer);
+		keep = malloc(sizeof(*keep));
+		if (keep) {
+			*keep = answer;
+			free(store_answer(mr, rec.serial, keep));
+		}
 	}
-	*info = e.info;
+	*info = answer;
 	return 0;
 }
 

@@ -5,6 +5,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -12,6 +13,12 @@
 #include <infiniband/p2pverbs.h>
 
 #define P2PV_EXPORT __attribute__((visibility("default")))
+/*
+ * The registration path: kept together in .text.hot.  Under emulation (TCG)
+ * every code or data page a call touches after the kernel ran something else
+ * costs microseconds, so the few functions a registration runs share pages.
+ */
+#define P2PV_HOT __attribute__((hot))
 
 /* error.c: set errno and the thread's message; always returns -1 */
 int p2pv_err(int errnum, const char *fmt, ...)
@@ -146,28 +153,43 @@ int p2pv_vma_identify(uintptr_t addr, struct p2pv_vma_id *id);
 int p2pv_vma_matches(uintptr_t start, uintptr_t end,
 		     const struct p2pv_vma_id *id);
 
-/* registry.c: sorted, non-overlapping [start, end) ranges, rwlock */
+/*
+ * The registries' lock: a spin lock that yields the CPU while another
+ * thread holds it.  Held only around a lookup, an insertion or a removal in
+ * memory (never across a system call or a verbs call), and kept in this
+ * library's own code: the registration path touches no lock code of libc.
+ */
+static inline void p2pv_lock(int *l)
+{
+	while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(l, __ATOMIC_RELAXED))
+			sched_yield();
+}
+
+static inline void p2pv_unlock(int *l)
+{
+	__atomic_store_n(l, 0, __ATOMIC_RELEASE);
+}
+
+/* registry.c: sorted, non-overlapping [start, end) ranges, one lock */
 struct p2pv_range {
 	uintptr_t start, end;
 	void *val;
 };
 struct p2pv_rmap {
-	pthread_rwlock_t lock;
+	int lock;
 	struct p2pv_range *r;
 	size_t n, cap;
 };
-#define P2PV_RMAP_INIT { PTHREAD_RWLOCK_INITIALIZER, NULL, 0, 0 }
+#define P2PV_RMAP_INIT { 0, NULL, 0, 0 }
 int p2pv_rmap_insert(struct p2pv_rmap *m, uintptr_t start, uintptr_t end,
 		     void *val);
 int p2pv_rmap_remove(struct p2pv_rmap *m, uintptr_t start, void **val);
-/* Find the range containing addr; while the read lock is held, copy(val,
- * addr, arg) is called.  0 found, -1 (ENOENT) not. */
+/* Find the range containing addr; while the lock is held, copy(val, addr,
+ * arg) is called.  0 found, -1 (ENOENT) not. */
 int p2pv_rmap_lookup(struct p2pv_rmap *m, uintptr_t addr,
 		     void (*copy)(void *val, uintptr_t addr, void *arg),
 		     void *arg);
-/* Like lookup, with the write lock held around update(val, arg) */
-int p2pv_rmap_update(struct p2pv_rmap *m, uintptr_t addr,
-		     void (*update)(void *val, void *arg), void *arg);
 size_t p2pv_rmap_count(struct p2pv_rmap *m);
 /* Keep M usable across fork(): around fork() its lock is held, so the child
  * gets a consistent map and a usable lock; DROP, when not NULL, empties the

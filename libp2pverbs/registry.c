@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR Linux-OpenIB) */
-/* Sorted array of non-overlapping address ranges: O(log n) lookup under a
- * read lock, O(n) insert/remove (memmove) under the write lock. */
+/* Sorted array of non-overlapping address ranges: O(log n) lookup, O(n)
+ * insert/remove (memmove), under the map's lock. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +8,7 @@
 #include "p2pv_priv.h"
 
 /* index of the first range with start > addr */
-static size_t upper(const struct p2pv_rmap *m, uintptr_t addr)
+static P2PV_HOT size_t upper(const struct p2pv_rmap *m, uintptr_t addr)
 {
 	size_t lo = 0, hi = m->n;
 
@@ -23,7 +23,7 @@ static size_t upper(const struct p2pv_rmap *m, uintptr_t addr)
 	return lo;
 }
 
-int p2pv_rmap_insert(struct p2pv_rmap *m, uintptr_t start, uintptr_t end,
+P2PV_HOT int p2pv_rmap_insert(struct p2pv_rmap *m, uintptr_t start, uintptr_t end,
 		     void *val)
 {
 	size_t i;
@@ -31,7 +31,7 @@ int p2pv_rmap_insert(struct p2pv_rmap *m, uintptr_t start, uintptr_t end,
 
 	if (end <= start)
 		return p2pv_err(EINVAL, "empty or wrapping range");
-	pthread_rwlock_wrlock(&m->lock);
+	p2pv_lock(&m->lock);
 	i = upper(m, start);
 	if ((i > 0 && m->r[i - 1].end > start) || (i < m->n && m->r[i].start < end)) {
 		ret = p2pv_err(EEXIST, "range %#lx-%#lx overlaps a registered one",
@@ -55,13 +55,13 @@ int p2pv_rmap_insert(struct p2pv_rmap *m, uintptr_t start, uintptr_t end,
 	m->r[i].val = val;
 	__atomic_store_n(&m->n, m->n + 1, __ATOMIC_RELEASE);
 out:
-	pthread_rwlock_unlock(&m->lock);
+	p2pv_unlock(&m->lock);
 	return ret;
 }
 
 /* A miss sets errno only: callers that report it write their own message,
  * and p2pv_dereg_mr() of an ordinary MR misses on every call. */
-int p2pv_rmap_remove(struct p2pv_rmap *m, uintptr_t start, void **val)
+P2PV_HOT int p2pv_rmap_remove(struct p2pv_rmap *m, uintptr_t start, void **val)
 {
 	size_t i;
 	int ret = 0;
@@ -70,7 +70,7 @@ int p2pv_rmap_remove(struct p2pv_rmap *m, uintptr_t start, void **val)
 		errno = ENOENT;
 		return -1;
 	}
-	pthread_rwlock_wrlock(&m->lock);
+	p2pv_lock(&m->lock);
 	i = upper(m, start);
 	if (i == 0 || m->r[i - 1].start != start) {
 		errno = ENOENT;
@@ -83,11 +83,11 @@ int p2pv_rmap_remove(struct p2pv_rmap *m, uintptr_t start, void **val)
 	memmove(&m->r[i], &m->r[i + 1], (m->n - i - 1) * sizeof(*m->r));
 	__atomic_store_n(&m->n, m->n - 1, __ATOMIC_RELEASE);
 out:
-	pthread_rwlock_unlock(&m->lock);
+	p2pv_unlock(&m->lock);
 	return ret;
 }
 
-int p2pv_rmap_lookup(struct p2pv_rmap *m, uintptr_t addr,
+P2PV_HOT int p2pv_rmap_lookup(struct p2pv_rmap *m, uintptr_t addr,
 		     void (*copy)(void *val, uintptr_t addr, void *arg),
 		     void *arg)
 {
@@ -99,34 +99,14 @@ int p2pv_rmap_lookup(struct p2pv_rmap *m, uintptr_t addr,
 		errno = ENOENT;
 		return -1;
 	}
-	pthread_rwlock_rdlock(&m->lock);
+	p2pv_lock(&m->lock);
 	i = upper(m, addr);
 	if (i > 0 && addr < m->r[i - 1].end) {
 		found = 1;
 		if (copy)
 			copy(m->r[i - 1].val, addr, arg);
 	}
-	pthread_rwlock_unlock(&m->lock);
-	if (!found) {
-		errno = ENOENT;
-		return -1;
-	}
-	return 0;
-}
-
-int p2pv_rmap_update(struct p2pv_rmap *m, uintptr_t addr,
-		     void (*update)(void *val, void *arg), void *arg)
-{
-	size_t i;
-	int found = 0;
-
-	pthread_rwlock_wrlock(&m->lock);
-	i = upper(m, addr);
-	if (i > 0 && addr < m->r[i - 1].end) {
-		found = 1;
-		update(m->r[i - 1].val, arg);
-	}
-	pthread_rwlock_unlock(&m->lock);
+	p2pv_unlock(&m->lock);
 	if (!found) {
 		errno = ENOENT;
 		return -1;
@@ -138,20 +118,19 @@ size_t p2pv_rmap_count(struct p2pv_rmap *m)
 {
 	size_t n;
 
-	pthread_rwlock_rdlock(&m->lock);
+	p2pv_lock(&m->lock);
 	n = m->n;
-	pthread_rwlock_unlock(&m->lock);
+	p2pv_unlock(&m->lock);
 	return n;
 }
 
 /*
  * fork() copies a map in whatever state the other threads left it, and a
  * lock held by a thread that does not exist in the child would block the
- * child for ever.  The prepare handler takes every registered map's write
- * lock, so the child gets maps between updates; the child, where the forking
- * thread is the only one and has a new thread id, initialises the locks
- * afresh rather than unlocking locks another thread id took.  No code path
- * holds two map locks, so taking them in any order cannot deadlock.
+ * child for ever.  The prepare handler takes every registered map's lock, so
+ * the child gets maps between updates; the child, where the forking thread
+ * is the only one, starts with the locks free.  No code path holds two map
+ * locks, so taking them in any order cannot deadlock.
  */
 #define FORK_MAPS 4
 static struct {
@@ -165,7 +144,7 @@ static void fork_prepare(void)
 	int i;
 
 	for (i = 0; i < num_fork_maps; i++)
-		pthread_rwlock_wrlock(&fork_maps[i].map->lock);
+		p2pv_lock(&fork_maps[i].map->lock);
 }
 
 static void fork_parent(void)
@@ -173,7 +152,7 @@ static void fork_parent(void)
 	int i;
 
 	for (i = num_fork_maps - 1; i >= 0; i--)
-		pthread_rwlock_unlock(&fork_maps[i].map->lock);
+		p2pv_unlock(&fork_maps[i].map->lock);
 }
 
 static void fork_child(void)
@@ -184,7 +163,7 @@ static void fork_child(void)
 
 	for (i = 0; i < num_fork_maps; i++) {
 		m = fork_maps[i].map;
-		pthread_rwlock_init(&m->lock, NULL);
+		m->lock = 0;
 		if (!fork_maps[i].drop)
 			continue;
 		for (k = 0; k < m->n; k++)
@@ -206,9 +185,9 @@ void p2pv_rmap_fork_safe(struct p2pv_rmap *m, void (*drop)(void *val))
 
 void p2pv_rmap_destroy(struct p2pv_rmap *m)
 {
-	pthread_rwlock_wrlock(&m->lock);
+	p2pv_lock(&m->lock);
 	free(m->r);
 	m->r = NULL;
 	m->n = m->cap = 0;
-	pthread_rwlock_unlock(&m->lock);
+	p2pv_unlock(&m->lock);
 }

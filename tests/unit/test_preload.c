@@ -205,9 +205,15 @@ static void t_library_api(void)
 	p2pv_dereg_mr(mr);
 	CHECK(p2pv_reg_buf(&pd, b, 3 * 4096, 0, 0) == NULL);
 	CHECK(p2pv_reg_buf(&pd, b, 4096, 3 * 4096, 0) == NULL);
+	/* p2pv_reg_mr hands the address to ibv_reg_mr_iova2, which the
+	 * preload library routes to ibv_reg_dmabuf_mr and describes: that
+	 * description stays */
 	mr = p2pv_reg_mr(&pd, (char *)b->addr + 1, 10, IBV_ACCESS_LOCAL_WRITE);
 	CHECK_STR(flog()->last, "ibv_reg_dmabuf_mr");
 	CHECK_INT(flog()->offset, 1);
+	CHECK_INT(p2pv_mr_query(mr, &mi), 0);
+	CHECK_INT(mi.reg_method, P2PV_MR_REG_DMABUF);
+	CHECK_INT(mi.dmabuf_offset, 1);
 	p2pv_dereg_mr(mr);
 	mr = p2pv_reg_mr(&pd, host, sizeof(host), IBV_ACCESS_LOCAL_WRITE);
 	CHECK_STR(flog()->last, "ibv_reg_mr");

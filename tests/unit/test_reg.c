@@ -458,7 +458,57 @@ static void t_uevent_socket(void)
 	flog()->count_sys = 0;
 }
 
+/*
+ * The MR table through growth and deletions in every order: each MR keeps
+ * its own description, a deregistered one is forgotten.
+ */
+#define MANY 1500
+static void t_many_mrs(void)
+{
+	static struct ibv_mr *mr[MANY];
+	struct p2pv_mr_info mi;
+	struct p2pv_buf *b;
+	unsigned int seed = 7;
+	int fd, k, j, gone;
+
+	b = setup_with_buf(&fd);
+	if (!b)
+		return;
+	for (k = 0; k < MANY; k++) {
+		mr[k] = p2pv_reg_buf(&pd, b, (size_t)k % LEN, 1, ACC);
+		CHECK(mr[k] != NULL);
+	}
+	/* deregister two thirds in a shuffled order */
+	for (k = MANY - 1; k > 0; k--) {
+		struct ibv_mr *t;
+
+		j = (int)(rand_r(&seed) % (unsigned int)(k + 1));
+		t = mr[k];
+		mr[k] = mr[j];
+		mr[j] = t;
+	}
+	gone = MANY * 2 / 3;
+	for (k = 0; k < gone; k++) {
+		CHECK_INT(p2pv_mr_query(mr[k], &mi), 0);
+		CHECK_INT(p2pv_dereg_mr(mr[k]), 0);
+	}
+	for (k = gone; k < MANY; k++) {
+		CHECK_INT(p2pv_mr_query(mr[k], &mi), 0);
+		CHECK_INT(mi.dmabuf_offset, 8192 + (uint64_t)((char *)mr[k]->addr -
+							     (char *)b->addr));
+		CHECK_INT(mi.reg_method, P2PV_MR_REG_DMABUF);
+	}
+	for (k = gone; k < MANY; k++)
+		CHECK_INT(p2pv_dereg_mr(mr[k]), 0);
+	/* the fake frees deregistered MRs: ask with live ones only */
+	mr[0] = p2pv_reg_buf(&pd, b, 0, 1, ACC);
+	CHECK_INT(p2pv_mr_query(mr[0], &mi), 0);
+	CHECK_INT(p2pv_dereg_mr(mr[0]), 0);
+	teardown(b, fd);
+}
+
 static const struct tcase cases[] = {
+	{ "many_mrs", t_many_mrs },
 	{ "kernel_path", t_kernel_path },
 	{ "host", t_host },
 	{ "remapped", t_remapped },
