@@ -24,14 +24,14 @@ struct buf_priv {
 /* P2P buffers by address range, and every live buffer by its pointer: a
  * pointer p2pv_buf_free() does not find there was never handed out, or was
  * freed already, and is not touched. */
-static struct p2pv_rmap p2p_ranges = P2PV_RMAP_INIT;
+struct p2pv_rmap p2pv_p2p_ranges = P2PV_RMAP_INIT;
 static struct p2pv_rmap live_bufs = P2PV_RMAP_INIT;
 
 /* A forked child inherits every buffer: the shared mapping and the dma-buf
  * fd are copied by fork() itself, so the child keeps the whole registry. */
 __attribute__((constructor)) static void ranges_fork_safe(void)
 {
-	p2pv_rmap_fork_safe(&p2p_ranges, NULL);
+	p2pv_rmap_fork_safe(&p2pv_p2p_ranges, NULL);
 	p2pv_rmap_fork_safe(&live_bufs, NULL);
 }
 
@@ -72,7 +72,7 @@ int p2pv_ptr_lookup(const void *ptr, size_t length, struct p2pv_ptr_info *info)
 	struct ptr_lookup l;
 	uintptr_t start = (uintptr_t)ptr, end;
 
-	if (p2pv_rmap_lookup(&p2p_ranges, start, copy_info, &l) < 0)
+	if (p2pv_rmap_lookup(&p2pv_p2p_ranges, start, copy_info, &l) < 0)
 		return p2pv_err(ENOENT, "%p is not in P2P memory", ptr);
 	end = start + (length && length < l.info.remaining ? length :
 						  l.info.remaining);
@@ -88,7 +88,7 @@ P2PV_HOT int p2pv_ptr_find(const void *ptr, struct p2pv_ptr_info *info,
 {
 	struct ptr_lookup l;
 
-	if (p2pv_rmap_lookup(&p2p_ranges, (uintptr_t)ptr, copy_info, &l) < 0)
+	if (p2pv_rmap_lookup(&p2pv_p2p_ranges, (uintptr_t)ptr, copy_info, &l) < 0)
 		return -1;
 	*info = l.info;
 	*mapping = l.mapping;
@@ -123,7 +123,7 @@ P2PV_EXPORT int p2pv_is_p2p(const void *ptr)
 	struct p2pv_ptr_info tmp;
 	int saved = errno, r;
 
-	r = p2pv_rmap_lookup(&p2p_ranges, (uintptr_t)ptr, NULL, NULL) == 0 &&
+	r = p2pv_rmap_lookup(&p2pv_p2p_ranges, (uintptr_t)ptr, NULL, NULL) == 0 &&
 	    p2pv_ptr_lookup(ptr, 1, &tmp) == 0;
 	errno = saved;
 	return r;
@@ -161,7 +161,7 @@ static struct p2pv_buf *finish(struct buf_priv *b, const char *provider)
 	    p2pv_rmap_insert(&live_bufs, key, key + 1, b) < 0)
 		goto fail;
 	if (b->ops->is_p2p) {
-		if (p2pv_rmap_insert(&p2p_ranges, (uintptr_t)b->pub.addr,
+		if (p2pv_rmap_insert(&p2pv_p2p_ranges, (uintptr_t)b->pub.addr,
 				     (uintptr_t)b->pub.addr + b->pub.length, b) < 0) {
 			p2pv_rmap_remove(&live_bufs, key, NULL);
 			goto fail;
@@ -428,7 +428,7 @@ P2PV_EXPORT int p2pv_buf_free(struct p2pv_buf *pub)
 				(void *)pub);
 	b = val;
 	if (b->registered)
-		p2pv_rmap_remove(&p2p_ranges, (uintptr_t)pub->addr, NULL);
+		p2pv_rmap_remove(&p2pv_p2p_ranges, (uintptr_t)pub->addr, NULL);
 	if (b->allocated)
 		p2pv_graph_note_free(b->pub.provider, b->pub.length);
 	release(b);

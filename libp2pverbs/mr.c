@@ -426,6 +426,8 @@ P2PV_EXPORT P2PV_HOT struct ibv_mr *p2pv_reg_mr_iova2(struct ibv_pd *pd, void *a
 
 	if (check_reg_args(pd, addr, length) < 0)
 		return NULL;
+	if (!p2pv_any_p2p())
+		return ibv_reg_mr_iova2(pd, addr, length, iova, access);
 	p2p = registry_p2p(addr, length, &pi, &id);
 	if (p2p < 0)
 		return NULL;
@@ -444,6 +446,8 @@ P2PV_EXPORT P2PV_HOT struct ibv_mr *p2pv_reg_mr_iova(struct ibv_pd *pd, void *ad
 
 	if (check_reg_args(pd, addr, length) < 0)
 		return NULL;
+	if (!p2pv_any_p2p())
+		return ibv_reg_mr_iova(pd, addr, length, iova, access);
 	p2p = registry_p2p(addr, length, &pi, &id);
 	if (p2p < 0)
 		return NULL;
@@ -462,6 +466,8 @@ P2PV_EXPORT P2PV_HOT struct ibv_mr *p2pv_reg_mr(struct ibv_pd *pd, void *addr,
 
 	if (check_reg_args(pd, addr, length) < 0)
 		return NULL;
+	if (!p2pv_any_p2p())
+		return (ibv_reg_mr)(pd, addr, length, access);
 	p2p = registry_p2p(addr, length, &pi, &id);
 	if (p2p < 0)
 		return NULL;

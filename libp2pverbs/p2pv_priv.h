@@ -204,6 +204,14 @@ int p2pv_ptr_lookup(const void *ptr, size_t length, struct p2pv_ptr_info *info);
 int p2pv_ptr_find(const void *ptr, struct p2pv_ptr_info *info,
 		  struct p2pv_vma_id *mapping);
 int p2pv_buf_find(const struct p2pv_buf *buf, struct p2pv_vma_id *mapping);
+/* the P2P buffers by address range */
+extern struct p2pv_rmap p2pv_p2p_ranges;
+/* Has this process any P2P buffer at all?  One load: host memory registered
+ * through the library costs no more than that */
+static inline int p2pv_any_p2p(void)
+{
+	return __atomic_load_n(&p2pv_p2p_ranges.n, __ATOMIC_ACQUIRE) != 0;
+}
 
 /* mr.c, used by libp2pverbs-preload.so (private symbol version) */
 struct ibv_mr *__p2pv_route_reg_mr(struct ibv_pd *pd, void *addr,
