@@ -12,6 +12,7 @@ reported as met/missed, never asserted: the exit status is 0 whenever the report
 could be written.
 """
 import json
+import math
 import os
 import shutil
 import statistics
@@ -127,7 +128,10 @@ def parse_perftest(raw):
                     pass
         # perftest sometimes prints 0.00 for a run that completed (seen with
         # long runs under TCG): a completed transfer cannot have 0 bandwidth
-        rec["ok"] = rec["status"] == 0 and (rec.get("bw_avg_MiBps", 0) > 0 or "lat_typical_us" in rec)
+        # ... and under TCG ib_write_lat sometimes prints "inf" for every
+        # latency (its cycle counter calibration failed): not a measurement
+        rec["ok"] = rec["status"] == 0 and (rec.get("bw_avg_MiBps", 0) > 0 or
+                                            math.isfinite(rec.get("lat_typical_us", math.inf)))
         runs.append(rec)
     return runs
 
@@ -324,7 +328,7 @@ def main():
         md.append("")
     failed = [r for r in runs if not r["ok"]]
     if failed:
-        md.append("Runs left out of the medians (non-zero exit, no result row, or a 0.00 MiB/s report): " +
+        md.append("Runs left out of the medians (non-zero exit, no result row, a 0.00 MiB/s or an inf usec report): " +
                   ", ".join(f"{r['test']} {r['mem']} {human(r['size'])} run {r['rep']} (status {r['status']})"
                             for r in failed) + "\n")
 
