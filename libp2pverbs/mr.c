@@ -7,9 +7,9 @@
  *   kernel resolves a range inside a P2P mapping to its dma-buf when it
  *   registers it, so the MR is on whatever memory is mapped there at that
  *   moment: the truth by construction, whatever the program did to the
- *   mapping.  A kernel that cannot do that fails with EFAULT (the mapping has
- *   no pages to pin); then, and only then, the range is checked to be still
- *   the buffer's mapping and the buffer is registered by its dma-buf.
+ *   mapping.  The kernel always has that path (kernel-patches/0009-0012):
+ *   EFAULT means the range is not (entirely) a P2P mapping any more, and
+ *   it goes back to the caller as it is.
  * - p2pv_reg_buf(): the buffer itself, ibv_reg_dmabuf_mr() on its fd.
  *
  * What the registry believed (provider, dma-buf fd and offset) is kept per
@@ -44,7 +44,6 @@ struct mr_rec {
 	struct p2pv_mr_info *answer;	/* once p2pv_mr_query() asked */
 	int dmabuf_fd;
 	uint8_t method;			/* enum p2pv_mr_reg_method as registered */
-	uint8_t mapping_checked;	/* the range was the buffer's mapping */
 	char provider[P2PV_PCI_ADDR_LEN];
 };
 
@@ -143,17 +142,13 @@ __attribute__((constructor)) static void mrt_fork_safe(void)
 }
 
 /*
- * A record for this struct ibv_mr * already there is either stale - its MR
- * was deregistered by a path that bypassed p2pv_dereg_mr() (plain
- * ibv_dereg_mr() without the preload library) and the allocator handed the
- * address out again: the new MR replaces it - or, when it is newer than
- * `since` (the serial before the verbs call; UINT64_MAX: no such call), the
- * preload library routed the very call this MR came from and described it
- * already: it stays.  Without memory for a larger table the MR is
- * registered all the same; only p2pv_mr_query() will not know it.
+ * A record for this struct ibv_mr * already there is stale: its MR was
+ * deregistered by a path that bypassed p2pv_dereg_mr() (libibverbs' own
+ * ibv_dereg_mr()) and the allocator handed the address out again; the new
+ * MR replaces it.  Without memory for a larger table the MR is registered
+ * all the same; only p2pv_mr_query() will not know it.
  */
-static P2PV_HOT void remember_mr(struct ibv_mr *mr, struct mr_rec *rec,
-				 uint64_t since)
+static P2PV_HOT void remember_mr(struct ibv_mr *mr, struct mr_rec *rec)
 {
 	struct p2pv_mr_info *stale = NULL;
 	struct mr_rec *s;
@@ -170,18 +165,13 @@ static P2PV_HOT void remember_mr(struct ibv_mr *mr, struct mr_rec *rec,
 	if (!s->key) {
 		*s = *rec;
 		mrt.n++;
-	} else if (s->serial <= since) {
+	} else {
 		stale = s->answer;
 		*s = *rec;
 	}
 	p2pv_unlock(&mrt.lock);
 	if (stale)
 		free(stale);
-}
-
-static P2PV_HOT uint64_t serial_now(void)
-{
-	return __atomic_load_n(&mrt.last_serial, __ATOMIC_RELAXED);
 }
 
 /* the record of mr, answer included when there is one; 0 or -1 */
@@ -238,7 +228,6 @@ static P2PV_HOT void new_rec(struct mr_rec *rec, const struct p2pv_ptr_info *pi,
 	rec->answer = NULL;
 	rec->dmabuf_fd = pi->dmabuf_fd;
 	rec->method = (uint8_t)how;
-	rec->mapping_checked = 0;
 	memcpy(rec->provider, pi->provider, sizeof(rec->provider));
 }
 
@@ -296,7 +285,7 @@ static void resolve(const struct ibv_mr *mr, const struct mr_rec *rec,
 	memset(info, 0, sizeof(*info));
 	info->comp_mask = P2PV_MR_INFO_MASK_REG_METHOD;
 	info->iova = rec->iova;
-	if (rec->method == P2PV_MR_REG_MAPPING && !rec->mapping_checked &&
+	if (rec->method == P2PV_MR_REG_MAPPING &&
 	    !p2pv_vma_matches(rec->addr, rec->addr + rec->length,
 			      &rec->mapping)) {
 		/* not the buffer's mapping: the kernel registered what was
@@ -328,7 +317,9 @@ static void reg_failed(int err, const char *call, const struct mr_rec *rec,
 		 (unsigned long long)rec->dmabuf_offset, length,
 		 strerror(err),
 		 err == EOPNOTSUPP ?
-		 " (no path from this device, or the provider accepts revocable importers only)" : "");
+		 " (no path from this device, or the provider accepts revocable importers only)" :
+		 err == EFAULT ?
+		 " (the range is not (entirely) a P2P mapping: unmapped, or mapped with memory that cannot be registered)" : "");
 }
 
 static P2PV_HOT struct ibv_mr *reg_dmabuf(struct ibv_pd *pd,
@@ -350,38 +341,24 @@ static P2PV_HOT struct ibv_mr *reg_dmabuf(struct ibv_pd *pd,
 	return mr;
 }
 
-/* [addr, addr + length) lies in a P2P buffer as the registry knows it */
+/* [addr, addr + length) lies in a P2P buffer as the registry knows it: the
+ * kernel resolves the mapping to its dma-buf, or says why not */
 static P2PV_HOT struct ibv_mr *reg_p2p_addr(struct ibv_pd *pd,
 				   const struct p2pv_ptr_info *pi,
 				   const struct p2pv_vma_id *mapping,
 				   void *addr, size_t length, uint64_t iova,
 				   unsigned int access)
 {
-	uintptr_t start = (uintptr_t)addr;
 	struct mr_rec rec;
 	struct ibv_mr *mr;
-	uint64_t since;
-	int err;
 
 	new_rec(&rec, pi, mapping, addr, length, iova, P2PV_MR_REG_MAPPING);
-	since = serial_now();
 	mr = ibv_reg_mr_iova2(pd, addr, length, iova, access);
 	if (!mr) {
-		err = errno;
-		/* a kernel that cannot resolve the mapping: register the
-		 * buffer, if the range is still its mapping */
-		if (err == EFAULT &&
-		    p2pv_vma_matches(start, start + length, mapping)) {
-			rec.method = P2PV_MR_REG_DMABUF;
-			rec.mapping_checked = 1;
-			mr = reg_dmabuf(pd, &rec, addr, length, access);
-		} else {
-			reg_failed(err, "ibv_reg_mr", &rec, length);
-		}
-		if (!mr)
-			return NULL;
+		reg_failed(errno, "ibv_reg_mr", &rec, length);
+		return NULL;
 	}
-	remember_mr(mr, &rec, since);
+	remember_mr(mr, &rec);
 	return mr;
 }
 
@@ -517,52 +494,12 @@ P2PV_EXPORT P2PV_HOT struct ibv_mr *p2pv_reg_buf(struct ibv_pd *pd, struct p2pv_
 		P2PV_MR_REG_DMABUF);
 	mr = reg_dmabuf(pd, &rec, addr, length, (unsigned int)access);
 	if (mr)
-		remember_mr(mr, &rec, UINT64_MAX);
+		remember_mr(mr, &rec);
 	return mr;
 }
 
-/*
- * libp2pverbs-preload.so: a plain ibv_reg_mr*() of a range inside P2P
- * memory becomes ibv_reg_dmabuf_mr() on the buffer, for kernels that cannot
- * resolve the mapping themselves.  A range the registry knows but the
- * program has unmapped (and maybe mapped again with other memory) is not P2P
- * memory: it goes to the plain entry point like any other memory.
- */
-P2PV_EXPORT struct ibv_mr *__p2pv_route_reg_mr(struct ibv_pd *pd, void *addr,
-				   size_t length, uint64_t iova,
-				   unsigned int access, int *handled)
-{
-	struct p2pv_ptr_info pi;
-	struct p2pv_vma_id id;
-	struct mr_rec rec;
-	struct ibv_mr *mr;
-	int saved = errno;
-
-	*handled = 0;
-	if (!pd || p2pv_ptr_lookup(addr, length, &pi) < 0 ||
-	    p2pv_ptr_find(addr, &pi, &id) < 0) {
-		errno = saved;
-		return NULL;
-	}
-	*handled = 1;
-	if (!length) {
-		p2pv_err(EINVAL, "zero-length registration");
-		return NULL;
-	}
-	if (length > pi.remaining) {
-		p2pv_err(EINVAL, "range of %zu bytes crosses the end of the P2P buffer (%zu left)",
-			 length, pi.remaining);
-		return NULL;
-	}
-	new_rec(&rec, &pi, &id, addr, length, iova, P2PV_MR_REG_DMABUF);
-	rec.mapping_checked = 1;
-	mr = reg_dmabuf(pd, &rec, addr, length, access);
-	if (mr)
-		remember_mr(mr, &rec, UINT64_MAX);
-	return mr;
-}
-
-P2PV_EXPORT P2PV_HOT void __p2pv_forget_mr(const struct ibv_mr *mr)
+/* drop the record of mr, if there is one */
+static P2PV_HOT void forget_mr(const struct ibv_mr *mr)
 {
 	struct p2pv_mr_info *answer = NULL;
 	struct mr_rec *s;
@@ -589,7 +526,7 @@ P2PV_EXPORT P2PV_HOT int p2pv_dereg_mr(struct ibv_mr *mr)
 
 	if (!mr)
 		return p2pv_err(EINVAL, "p2pv_dereg_mr: NULL mr");
-	__p2pv_forget_mr(mr);
+	forget_mr(mr);
 	ret = ibv_dereg_mr(mr);
 	if (ret)
 		return p2pv_err(ret, "ibv_dereg_mr: %s", strerror(ret));

@@ -213,10 +213,4 @@ static inline int p2pv_any_p2p(void)
 	return __atomic_load_n(&p2pv_p2p_ranges.n, __ATOMIC_ACQUIRE) != 0;
 }
 
-/* mr.c, used by libp2pverbs-preload.so (private symbol version) */
-struct ibv_mr *__p2pv_route_reg_mr(struct ibv_pd *pd, void *addr,
-				   size_t length, uint64_t iova,
-				   unsigned int access, int *handled);
-void __p2pv_forget_mr(const struct ibv_mr *mr);
-
 #endif

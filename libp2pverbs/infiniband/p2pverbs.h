@@ -398,21 +398,6 @@ int p2pv_mr_query(const struct ibv_mr *mr, struct p2pv_mr_info *info);
 /* Does the device/kernel support dma-buf MRs?  1 yes, 0 no, -1 error. */
 int p2pv_dmabuf_mr_supported(struct ibv_pd *pd);
 
-/* Opt-in: route every registration entry point that libp2pverbs-preload.so
- * interposes (ibv_reg_mr, ibv_reg_mr_iova, ibv_reg_mr_iova2) and
- * ibv_dereg_mr() of the including file through the library. */
-#ifdef P2PV_ROUTE_VERBS
-#undef ibv_reg_mr
-#undef ibv_reg_mr_iova
-#define ibv_reg_mr(pd, addr, length, access) \
-	p2pv_reg_mr(pd, addr, length, access)
-#define ibv_reg_mr_iova(pd, addr, length, iova, access) \
-	p2pv_reg_mr_iova(pd, addr, length, iova, access)
-#define ibv_reg_mr_iova2(pd, addr, length, iova, access) \
-	p2pv_reg_mr_iova2(pd, addr, length, iova, access)
-#define ibv_dereg_mr(mr) p2pv_dereg_mr(mr)
-#endif
-
 #ifdef __cplusplus
 }
 #endif

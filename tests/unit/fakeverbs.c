@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR Linux-OpenIB) */
 /*
- * A fake of the few libibverbs entry points that the routing touches.
- * Preloaded beneath libp2pverbs-preload.so, it stands where the real
- * libibverbs would be reached through RTLD_NEXT, and records every call.
+ * A fake of the few libibverbs entry points that libp2pverbs' registration
+ * calls touch.  Preloaded, it stands in front of the real libibverbs and
+ * records every call; the system calls made through libc are counted and
+ * passed on (RTLD_NEXT).
  */
 #include <dlfcn.h>
 #include <errno.h>

@@ -19,8 +19,8 @@ struct fakeverbs_log {
 	/* set: the next MR is built in this struct instead of a new one, as
 	 * when the allocator hands out a deregistered MR's address again */
 	struct ibv_mr *next_mr;
-	/* set: ibv_reg_mr_iova2 fails with it (EFAULT: a kernel that cannot
-	 * resolve a P2P mapping to its dma-buf) */
+	/* set: ibv_reg_mr_iova2 fails with it (EFAULT: the range is not
+	 * (entirely) a P2P mapping) */
 	int iova2_errno;
 	/* system calls the code under test made through libc's open, openat,
 	 * fopen, read, pread, ioctl, getpid, recv, socket: counted while

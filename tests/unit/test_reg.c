@@ -3,11 +3,11 @@
  * The library's own registration calls and the cost of its answers.  This
  * binary is linked against libp2pverbs and the real libibverbs and run with
  *   LD_PRELOAD=libfakeverbs.so
- * (no preload library), so the verbs calls libp2pverbs makes reach the fake
- * shim, which records them and counts the system calls made through libc.
- * The fake's ibv_reg_mr_iova2() stands for a kernel that resolves a P2P
- * mapping to its dma-buf (it accepts the range); with iova2_errno = EFAULT
- * it stands for one that cannot.
+ * so the verbs calls libp2pverbs makes reach the fake shim, which records
+ * them and counts the system calls made through libc.  The fake's
+ * ibv_reg_mr_iova2() stands for the kernel, which resolves a P2P mapping to
+ * its dma-buf (it accepts the range); with iova2_errno = EFAULT it stands
+ * for a range that is not (entirely) a P2P mapping.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -203,6 +203,8 @@ static void t_remapped(void)
 	addr = b->addr;
 	remap_anonymous(b);
 	CHECK_INT(p2pv_is_p2p(addr), 0);
+	CHECK_INT(p2pv_ptr_query(addr, NULL), -1);
+	CHECK_INT(errno, ENOENT);
 	mr = p2pv_reg_mr(&pd, (char *)addr + 4096, 4096, ACC);
 	CHECK(mr != NULL);
 	CHECK_STR(flog()->last, "ibv_reg_mr_iova2");
@@ -243,13 +245,11 @@ static void t_remapped(void)
 	fs_fini(&fs);
 }
 
-/* A kernel that cannot resolve the mapping (EFAULT): the buffer is
- * registered by its dma-buf, if the range is still its mapping */
-static void t_efault_fallback(void)
+/* The kernel's EFAULT: the range is not (entirely) a P2P mapping.  It goes
+ * back to the caller with a message; nothing else is tried */
+static void t_efault(void)
 {
-	struct p2pv_mr_info mi;
 	struct p2pv_buf *b;
-	struct ibv_mr *mr;
 	char *p;
 	int fd;
 
@@ -258,30 +258,183 @@ static void t_efault_fallback(void)
 		return;
 	flog()->iova2_errno = EFAULT;
 	p = (char *)b->addr + 4096 + 8;
-	mr = p2pv_reg_mr(&pd, p, 100, ACC);
-	CHECK(mr != NULL);
-	CHECK_STR(flog()->last, "ibv_reg_dmabuf_mr");
-	CHECK_INT(flog()->fd, b->dmabuf_fd);
-	CHECK_INT(flog()->offset, 8192 + 4096 + 8);
-	CHECK_INT(flog()->iova, (uintptr_t)p);
-	CHECK(mr && mr->addr == p);
-	CHECK_INT(p2pv_mr_query(mr, &mi), 0);
-	CHECK_INT(mi.reg_method, P2PV_MR_REG_DMABUF);
-	CHECK_INT(mi.type, P2PV_MEM_P2P);
-	p2pv_dereg_mr(mr);
+	errno = 0;
+	CHECK(p2pv_reg_mr(&pd, p, 100, ACC) == NULL);
+	CHECK_INT(errno, EFAULT);
+	CHECK_STR(flog()->last, "ibv_reg_mr_iova2");
+	CHECK(strstr(p2pv_last_error(), "ibv_reg_mr") != NULL);
+	CHECK(strstr(p2pv_last_error(), "not (entirely) a P2P mapping") != NULL);
+	CHECK(p2pv_reg_mr_iova2(&pd, p, 100, 0x1000, ACC) == NULL);
+	CHECK_INT(errno, EFAULT);
+	CHECK(p2pv_reg_mr_iova(&pd, p, 100, 0x1000, ACC) == NULL);
+	CHECK_INT(errno, EFAULT);
+	CHECK_INT(flog()->dmabuf_calls, 0);
 
-	/* remapped: the kernel's EFAULT stands, nothing registered */
+	/* remapped: the same */
 	remap_anonymous(b);
 	CHECK(p2pv_reg_mr(&pd, p, 100, ACC) == NULL);
 	CHECK_INT(errno, EFAULT);
-	CHECK_INT(flog()->dmabuf_calls, 1);
+	CHECK_INT(flog()->dmabuf_calls, 0);
 
 	/* a provider gone is the kernel's ENODEV */
 	flog()->iova2_errno = ENODEV;
-	CHECK(p2pv_reg_mr(&pd, p, 100, ACC) == NULL);
+	CHECK(p2pv_reg_mr(&pd, (char *)b->addr + 8, 100, ACC) == NULL);
 	CHECK_INT(errno, ENODEV);
 	flog()->iova2_errno = 0;
 	teardown(b, fd);
+}
+
+/* p2pv_reg_buf(): the buffer by its dma-buf fd, at an offset, bounded */
+static void t_reg_buf(void)
+{
+	struct p2pv_mr_info mi;
+	struct p2pv_buf *b;
+	struct ibv_mr *mr;
+	int fd;
+
+	b = setup_with_buf(&fd);
+	if (!b)
+		return;
+	mr = p2pv_reg_buf(&pd, b, 0, 0, ACC);	/* length 0: to the end */
+	CHECK(mr != NULL);
+	CHECK_STR(flog()->last, "ibv_reg_dmabuf_mr");
+	CHECK_INT(flog()->fd, b->dmabuf_fd);
+	CHECK_INT(flog()->offset, 8192);
+	CHECK_INT(flog()->length, LEN);
+	CHECK_INT(flog()->iova, (uintptr_t)b->addr);
+	CHECK_INT(flog()->access, ACC);
+	CHECK(mr && mr->addr == b->addr);
+	CHECK_INT(p2pv_mr_query(mr, &mi), 0);
+	CHECK_INT(mi.reg_method, P2PV_MR_REG_DMABUF);
+	CHECK_INT(mi.type, P2PV_MEM_P2P);
+	CHECK_INT(mi.mode_known, 1);
+	CHECK_INT(mi.mode, P2PV_MAP_BUS_ADDR);
+	CHECK_INT(mi.path_class, P2PV_PATH_PIX);
+	CHECK_STR(mi.provider, "0000:03:00.0");
+	CHECK_INT(p2pv_dereg_mr(mr), 0);
+	CHECK_INT(flog()->dereg_calls, 1);
+	mr = p2pv_reg_buf(&pd, b, 4096, 100, ACC);
+	CHECK(mr != NULL);
+	CHECK_INT(flog()->offset, 8192 + 4096);
+	CHECK_INT(flog()->length, 100);
+	CHECK_INT(flog()->iova, (uintptr_t)b->addr + 4096);
+	p2pv_dereg_mr(mr);
+	errno = 0;
+	CHECK(p2pv_reg_buf(&pd, b, LEN, 0, ACC) == NULL);
+	CHECK_INT(errno, EINVAL);
+	CHECK(p2pv_reg_buf(&pd, b, 4096, LEN, ACC) == NULL);
+	CHECK_INT(errno, EINVAL);
+	CHECK(p2pv_reg_buf(NULL, b, 0, 0, ACC) == NULL);
+	CHECK_INT(errno, EINVAL);
+	CHECK(p2pv_reg_buf(&pd, NULL, 0, 0, ACC) == NULL);
+	CHECK_INT(errno, EINVAL);
+	CHECK_INT(flog()->dmabuf_calls, 2);
+
+	/* the driver's refusal is reported */
+	flog()->dmabuf_errno = EOPNOTSUPP;
+	CHECK(p2pv_reg_buf(&pd, b, 0, 64, ACC) == NULL);
+	CHECK_INT(errno, EOPNOTSUPP);
+	CHECK(strstr(p2pv_last_error(), "ibv_reg_dmabuf_mr") != NULL);
+	flog()->dmabuf_errno = 0;
+	teardown(b, fd);
+}
+
+/*
+ * An MR deregistered behind the library's back (libibverbs' own
+ * ibv_dereg_mr()) leaves a stale entry; a new MR at the same address must
+ * replace it, not inherit its description.
+ */
+static void t_stale_mr(void)
+{
+	struct p2pv_mr_info mi;
+	struct ibv_mr *mr, *again;
+	struct p2pv_buf *b;
+	int fd;
+
+	b = setup_with_buf(&fd);
+	if (!b)
+		return;
+	mr = p2pv_reg_buf(&pd, b, 0, 4096, ACC);
+	CHECK(mr != NULL);
+	CHECK_INT(p2pv_mr_query(mr, &mi), 0);
+	CHECK_INT(mi.dmabuf_offset, 8192);
+	flog()->next_mr = mr;		/* "freed" unseen, handed out again */
+	again = p2pv_reg_mr(&pd, (char *)b->addr + 8192, 4096, ACC);
+	CHECK(again == mr);
+	CHECK_INT(p2pv_mr_query(mr, &mi), 0);
+	CHECK_INT(mi.reg_method, P2PV_MR_REG_MAPPING);
+	CHECK_INT(mi.dmabuf_offset, 8192 + 8192);
+	CHECK_INT(mi.iova, (uintptr_t)b->addr + 8192);
+	/* and once more, by the dma-buf */
+	flog()->next_mr = mr;
+	again = p2pv_reg_buf(&pd, b, 4096, 4096, ACC);
+	CHECK(again == mr);
+	CHECK_INT(p2pv_mr_query(mr, &mi), 0);
+	CHECK_INT(mi.reg_method, P2PV_MR_REG_DMABUF);
+	CHECK_INT(mi.dmabuf_offset, 8192 + 4096);
+	CHECK_INT(p2pv_dereg_mr(mr), 0);
+	CHECK_INT(p2pv_mr_query(mr, &mi), -1);
+	CHECK_INT(errno, ENOENT);
+	teardown(b, fd);
+}
+
+/* One error model: NULL/zero arguments are EINVAL with a message, and
+ * p2pv_dereg_mr() returns -1 + errno where ibv_dereg_mr() returns errno */
+static void t_bad_args(void)
+{
+	struct p2pv_mr_info mi;
+	struct p2pv_buf *b;
+	struct ibv_mr *mr;
+	char host[64];
+	int fd;
+
+	b = setup_with_buf(&fd);
+	if (!b)
+		return;
+	errno = 0;
+	CHECK(p2pv_reg_mr(&pd, NULL, 4096, ACC) == NULL);
+	CHECK_INT(errno, EINVAL);
+	CHECK(strstr(p2pv_last_error(), "NULL address") != NULL);
+	CHECK(p2pv_reg_mr(&pd, host, 0, ACC) == NULL);
+	CHECK_INT(errno, EINVAL);
+	CHECK(p2pv_reg_mr_iova2(&pd, NULL, 64, 0, 0) == NULL);
+	CHECK_INT(errno, EINVAL);
+	CHECK(p2pv_reg_mr_iova(NULL, host, 64, 0, 0) == NULL);
+	CHECK_INT(errno, EINVAL);
+	CHECK_INT(flog()->calls, 0);
+	CHECK_INT(p2pv_dereg_mr(NULL), -1);
+	CHECK_INT(errno, EINVAL);
+	CHECK_INT(p2pv_mr_query(NULL, &mi), -1);
+	CHECK_INT(errno, EINVAL);
+	mr = p2pv_reg_mr(&pd, b->addr, 64, ACC);
+	CHECK(mr != NULL);
+	flog()->dereg_errno = EBUSY;
+	CHECK_INT(p2pv_dereg_mr(mr), -1);
+	CHECK_INT(errno, EBUSY);
+	CHECK(strstr(p2pv_last_error(), "ibv_dereg_mr") != NULL);
+	flog()->dereg_errno = 0;
+	free(mr);	/* the fake kept it after the failed dereg */
+	teardown(b, fd);
+}
+
+/* p2pv_dmabuf_mr_supported(): a dma-buf MR of fd -1 is EBADF where dma-buf
+ * MRs exist */
+static void t_dmabuf_probe(void)
+{
+	setup();
+	CHECK_INT(p2pv_dmabuf_mr_supported(&pd), 1);		/* EBADF */
+	CHECK_INT(flog()->fd, -1);
+	flog()->dmabuf_errno = EOPNOTSUPP;
+	CHECK_INT(p2pv_dmabuf_mr_supported(&pd), 0);
+	flog()->dmabuf_errno = EPROTONOSUPPORT;
+	CHECK_INT(p2pv_dmabuf_mr_supported(&pd), 0);
+	flog()->dmabuf_errno = EINVAL;
+	CHECK_INT(p2pv_dmabuf_mr_supported(&pd), -1);
+	CHECK(strstr(p2pv_last_error(), "unexpected") != NULL);
+	flog()->dmabuf_errno = 0;
+	CHECK_INT(p2pv_dmabuf_mr_supported(NULL), -1);
+	CHECK_INT(errno, EINVAL);
+	fs_fini(&fs);
 }
 
 /* Crossing the end of a buffer: EINVAL while it is mapped there, nothing
@@ -512,7 +665,11 @@ static const struct tcase cases[] = {
 	{ "kernel_path", t_kernel_path },
 	{ "host", t_host },
 	{ "remapped", t_remapped },
-	{ "efault_fallback", t_efault_fallback },
+	{ "efault", t_efault },
+	{ "reg_buf", t_reg_buf },
+	{ "stale_mr", t_stale_mr },
+	{ "bad_args", t_bad_args },
+	{ "dmabuf_probe", t_dmabuf_probe },
 	{ "crossing_end", t_crossing_end },
 	{ "no_syscalls", t_no_syscalls },
 	{ "choose_cached", t_choose_cached },
