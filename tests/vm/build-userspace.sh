@@ -141,7 +141,7 @@ cmake -S "$repo" -B "$top/libp2pverbs-build" -G Ninja \
 	-DIBVERBS_LIBRARY="$prefix/lib/libibverbs.so" -DIBVERBS_INCLUDE_DIR="$prefix/include" \
 	-DCMAKE_C_COMPILER_LAUNCHER=ccache -DP2PV_VM_TESTS=OFF >"$top/libp2pverbs.log" 2>&1 ||
 	{ tail -30 "$top/libp2pverbs.log" >&2; exit 1; }
-ninja -C "$top/libp2pverbs-build" -j"$jobs" p2pverbs p2pverbs-preload p2pv_devinfo p2pv_man \
+ninja -C "$top/libp2pverbs-build" -j"$jobs" p2pverbs p2pv_devinfo p2pv_man \
 	>>"$top/libp2pverbs.log" 2>&1 || { tail -30 "$top/libp2pverbs.log" >&2; exit 1; }
 cmake --install "$top/libp2pverbs-build" >>"$top/libp2pverbs.log" 2>&1 ||
 	{ tail -30 "$top/libp2pverbs.log" >&2; exit 1; }

@@ -14,7 +14,7 @@
 stock=$P2PV_PREFIX/perftest-stock/bin
 bw=$stock/ib_write_bw
 [ -x "$bw" ] || fail "no stock perftest in $stock (tests/vm/build-userspace.sh builds it)"
-unset LD_PRELOAD P2PV_ROUTE_VERBS
+unset LD_PRELOAD
 logs=/tmp/perftest-stock
 mkdir -p "$logs"
 

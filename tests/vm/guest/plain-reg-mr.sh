@@ -24,7 +24,7 @@ logs=/tmp/plain-reg-mr
 mkdir -p "$logs"
 
 rc_functions
-unset LD_PRELOAD P2PV_ROUTE_VERBS
+unset LD_PRELOAD
 
 declare -A prog
 prog[dynamic]=$(find_prog plain-reg-mr)

@@ -1,5 +1,5 @@
 #!/bin/bash
-# libp2pverbs and the LD_PRELOAD routing under stress, fork(), resource limits,
+# libp2pverbs under stress, fork(), resource limits,
 # ASan/UBSan and valgrind, on the real kernel, rxe and rdma-core:
 #  1. p2pverbs-stress threads: 8 threads x 10,000 allocate/register/
 #     deregister/free operations on both providers, RDMA WRITEs verified
@@ -8,23 +8,20 @@
 #     guide says, on both providers.
 #  3. p2pverbs-stress nofile and pool: RLIMIT_NOFILE and an exhausted pool
 #     fail cleanly and everything is recovered.
-#  4. The same, the library test (p2pverbs-test) and an unmodified program
-#     under the preload library, all built with ASan and UBSan (the
-#     sanitized sub-build, $P2PV_SANITIZE_BUILD): no report, no leak.
+#  4. The same and the library test (p2pverbs-test), built with ASan and
+#     UBSan (the sanitized sub-build, $P2PV_SANITIZE_BUILD), and a program
+#     that allocates with the sanitized library and registers with plain
+#     ibv_reg_mr: no report, no leak.
 #  5. The plain builds under valgrind memcheck: no error, no leak.
 . "$(dirname "$0")/lib.sh"
 
 STRESS=$(find_prog p2pverbs-stress)
 TEST=$(find_prog p2pverbs-test)
 UNMODIFIED=$(find_prog p2pv-unmodified)
-PRELOAD=$P2PV_PREFIX/lib/libp2pverbs-preload.so
 SAN_STRESS=$(find_prog p2pverbs-stress "$P2PV_SANITIZE_BUILD")
 SAN_TEST=$(find_prog p2pverbs-test "$P2PV_SANITIZE_BUILD")
-SAN_PRELOAD=$P2PV_SANITIZE_BUILD/providers/p2p/libp2pverbs-preload.so
-for f in "$PRELOAD" "$SAN_PRELOAD"; do
-	[ -f "$f" ] || fail "no $f"
-done
-for f in "$SAN_STRESS" "$SAN_TEST" "$SAN_PRELOAD"; do
+SAN_UNMODIFIED=$(find_prog p2pv-unmodified "$P2PV_SANITIZE_BUILD")
+for f in "$SAN_STRESS" "$SAN_TEST" "$SAN_UNMODIFIED"; do
 	syms=$(nm -D "$f")
 	grep -q '__asan_init' <<<"$syms" && grep -q '__ubsan_handle' <<<"$syms" ||
 		fail "$f is not built with ASan and UBSan"
@@ -68,8 +65,6 @@ done
 # exit by LeakSanitizer, in forked children too.
 export ASAN_OPTIONS=detect_leaks=1:exitcode=98:verify_asan_link_order=0
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-libasan=$(gcc -print-file-name=libasan.so)
-[ -f "$libasan" ] || fail "no libasan.so for the preload run"
 # san LABEL TIMEOUT CMD...: CMD must pass with no sanitizer report
 san() {
 	local label=$1
@@ -86,23 +81,20 @@ san "pool exhaustion" 300 "$SAN_STRESS" pool "$ivshmem"
 san "library test, verbs" 900 "$SAN_TEST" verbs rxe0 rxe1 "$nvme" "$ivshmem"
 san "library test, policy" 300 "$SAN_TEST" policy "$nvme" "$edu"
 for prov in $nvme $ivshmem; do
-	san "unmodified program, preload library on $prov" 300 \
-		env LD_PRELOAD="$libasan $SAN_PRELOAD" "$UNMODIFIED" "$prov" rxe0 rxe1
-	grep -qx "registered: dma-buf MR, provider $prov, mode cpu, dma-buf offset 0" "$log" ||
-		fail "ASan/UBSan preload on $prov: the MR is not a dma-buf MR"
+	san "library allocation, plain ibv_reg_mr on $prov" 300 "$SAN_UNMODIFIED" "$prov" rxe0 rxe1
+	grep -qx 'registered: ordinary MR' "$log" ||
+		fail "ASan/UBSan, plain ibv_reg_mr on $prov: no registration"
 done
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
 # --- 5. valgrind memcheck ---------------------------------------------------------
 # vg LABEL TIMEOUT CMD...: no memcheck error and no definite or indirect leak,
-# in every process (forked children write their own log); the variables in
-# the array vg_env are set for CMD (and valgrind, which hands them on)
-vg_env=()
+# in every process (forked children write their own log)
 vg() {
 	local label=$1 t=$2 f errors lost
 	shift 2
 	rm -f /tmp/vg.*.log
-	run "$t" env "${vg_env[@]}" valgrind --tool=memcheck --leak-check=full \
+	run "$t" valgrind --tool=memcheck --leak-check=full \
 		--show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
 		--error-exitcode=99 --log-file=/tmp/vg.%p.log "$@"
 	for f in /tmp/vg.*.log; do
@@ -120,8 +112,7 @@ vg "fork after registration" 600 "$STRESS" fork rxe0 rxe1 "$ivshmem"
 # (not nofile: valgrind keeps RLIMIT_NOFILE to itself and does not enforce it)
 vg "pool exhaustion" 600 "$STRESS" pool "$ivshmem"
 vg "8 threads x 500 operations" 1800 "$STRESS" threads rxe0 rxe1 8 500 "$nvme" "$ivshmem"
-vg_env=(LD_PRELOAD="$PRELOAD")
-vg "unmodified program, preload library" 600 "$UNMODIFIED" "$ivshmem" rxe0 rxe1
-grep -qx "registered: dma-buf MR, provider $ivshmem, mode cpu, dma-buf offset 0" "$log" ||
-	fail "valgrind, preload: the MR is not a dma-buf MR"
+vg "library allocation, plain ibv_reg_mr" 600 "$UNMODIFIED" "$ivshmem" rxe0 rxe1
+grep -qx 'registered: ordinary MR' "$log" ||
+	fail "valgrind, plain ibv_reg_mr: no registration"
 echo "userspace-robust.sh: all checks passed"

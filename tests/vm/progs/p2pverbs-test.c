@@ -9,9 +9,10 @@
  * of tests/vm/guest/lib.sh), NVME and IVSHMEM the PCI names of the two
  * published providers.  P2P buffers come from each provider by name, from
  * the provider nearest to DEV0 and from any provider; each is registered on
- * DEV0 three ways (p2pv_reg_buf, p2pv_reg_mr, and ibv_reg_mr routed through
- * the library by P2PV_ROUTE_VERBS; the last two hand the address to the
- * kernel, which resolves the mapping), and RDMA WRITE and READ move data
+ * DEV0 three ways (p2pv_reg_buf by the dma-buf fd; p2pv_reg_mr and
+ * p2pv_reg_mr_iova2, which hand the address to the kernel, which resolves the
+ * mapping), after a plain ibv_reg_mr of libibverbs has been checked to
+ * register P2P memory too, and RDMA WRITE and READ move data
  * between each MR and host memory registered on DEV1, both with the P2P MR
  * as the remote and as the local side, checked byte for byte through the
  * CPU mapping.  Also p2pv_ptr_query/p2pv_is_p2p on P2P and other pointers,
@@ -30,7 +31,6 @@
  *
  * Prints "ok: ..." per check; on failure "FAIL: ..." and exit status 1.
  */
-#define P2PV_ROUTE_VERBS	/* ibv_reg_mr/ibv_dereg_mr go through libp2pverbs */
 #include <infiniband/p2pverbs.h>
 
 #include <fcntl.h>
@@ -46,9 +46,9 @@
 			 IBV_ACCESS_REMOTE_READ)
 
 /* the three registrations of each P2P buffer, at different offsets */
-enum reg_kind { REG_BUF, REG_MR, REG_ROUTED, NUM_REG };
+enum reg_kind { REG_BUF, REG_MR, REG_IOVA2, NUM_REG };
 static const char *const reg_name[] = { "p2pv_reg_buf", "p2pv_reg_mr",
-					"ibv_reg_mr (P2PV_ROUTE_VERBS)" };
+					"p2pv_reg_mr_iova2" };
 static const size_t reg_off[] = { 0, 64 * 1024 + 0x40, 128 * 1024 + 0x100 };
 #define REG_LEN		(48u * 1024)
 
@@ -56,11 +56,6 @@ static struct t_side s0, s1;
 static uint8_t *host;		/* host memory on DEV1 */
 static struct ibv_mr *host_mr;
 static unsigned int seed = 1;
-/* how p2pv_reg_mr registers P2P memory: the kernel resolves the mapping
- * (P2PV_MR_REG_MAPPING), or, on a kernel that cannot, the library registers
- * the dma-buf (P2PV_MR_REG_DMABUF); probed once with a plain ibv_reg_mr */
-static enum p2pv_mr_reg_method by_address = P2PV_MR_REG_HOST;
-
 static void check_not_p2p(const void *p, const char *what)
 {
 	struct p2pv_ptr_info info;
@@ -217,34 +212,36 @@ static void one_buffer(struct p2pv_buf *b, const char *how,
 	}
 	t_ok("%s: p2pv_ptr_query/p2pv_is_p2p: buffer, offsets, dma-buf offsets", how);
 
-	if (by_address == P2PV_MR_REG_HOST) {
-		/* libibverbs' own ibv_reg_mr, not routed */
-		struct ibv_mr *plain = (ibv_reg_mr)(s0.pd, b->addr, 4096, ACCESS);
+	{
+		/* libibverbs' own ibv_reg_mr: the kernel resolves the mapping;
+		 * the library does not know the MR */
+		struct ibv_mr *plain = ibv_reg_mr(s0.pd, b->addr, 4096, ACCESS);
+		struct p2pv_mr_info mi;
 
-		T_CHECK(plain || errno == EFAULT,
-			"plain ibv_reg_mr of P2P memory: %s, expected success or EFAULT",
+		T_CHECK(plain, "%s: plain ibv_reg_mr of P2P memory: %s", how,
 			strerror(errno));
-		by_address = plain ? P2PV_MR_REG_MAPPING : P2PV_MR_REG_DMABUF;
-		if (plain)
-			T_CHECK(!(ibv_dereg_mr)(plain), "ibv_dereg_mr: %s",
-				strerror(errno));
-		t_ok("this kernel %s: p2pv_reg_mr registers P2P memory %s",
-		     plain ? "registers a P2P mapping as its dma-buf" :
-			     "refuses a plain ibv_reg_mr of P2P memory (EFAULT)",
-		     plain ? "by address (kernel-resolved)" :
-			     "through ibv_reg_dmabuf_mr");
+		errno = 0;
+		T_CHECK(p2pv_mr_query(plain, &mi) < 0 && errno == ENOENT,
+			"%s: p2pv_mr_query of a plain ibv_reg_mr MR: expected ENOENT",
+			how);
+		T_CHECK(!ibv_dereg_mr(plain), "ibv_dereg_mr: %s", strerror(errno));
+		t_ok("%s: plain ibv_reg_mr registers the P2P mapping (kernel-resolved)",
+		     how);
 	}
 
 	mr[REG_BUF] = p2pv_reg_buf(s0.pd, b, reg_off[REG_BUF], REG_LEN, ACCESS);
 	mr[REG_MR] = p2pv_reg_mr(s0.pd, (char *)b->addr + reg_off[REG_MR],
 				 REG_LEN, ACCESS);
-	mr[REG_ROUTED] = ibv_reg_mr(s0.pd, (char *)b->addr + reg_off[REG_ROUTED],
-				    REG_LEN, ACCESS);
+	mr[REG_IOVA2] = p2pv_reg_mr_iova2(s0.pd, (char *)b->addr + reg_off[REG_IOVA2],
+					  REG_LEN,
+					  (uintptr_t)b->addr + reg_off[REG_IOVA2],
+					  ACCESS);
 	for (k = 0; k < NUM_REG; k++) {
 		snprintf(tag, sizeof(tag), "%s, %s", how, reg_name[k]);
 		T_CHECK(mr[k], "%s: registration failed: %s", tag, p2pv_last_error());
 		check_mr_info(mr[k], b, reg_off[k],
-			      k == REG_BUF ? P2PV_MR_REG_DMABUF : by_address, tag);
+			      k == REG_BUF ? P2PV_MR_REG_DMABUF : P2PV_MR_REG_MAPPING,
+			      tag);
 	}
 	t_ok("%s: 3 registrations; p2pv_mr_query: P2P, mode cpu, class CPU, dma-buf offsets and iovas, how registered",
 	     how);
@@ -262,12 +259,9 @@ static void one_buffer(struct p2pv_buf *b, const char *how,
 		traffic(mr[k], (volatile uint8_t *)b->addr + reg_off[k] + 0x10, tag);
 	}
 
-	T_CHECK(!p2pv_dereg_mr(mr[REG_BUF]), "%s: p2pv_dereg_mr: %s", how,
-		strerror(errno));
-	T_CHECK(!ibv_dereg_mr(mr[REG_MR]), "%s: ibv_dereg_mr (routed) of a P2P MR: %s",
-		how, strerror(errno));
-	T_CHECK(!ibv_dereg_mr(mr[REG_ROUTED]),
-		"%s: ibv_dereg_mr (routed) of a P2P MR: %s", how, strerror(errno));
+	for (k = 0; k < NUM_REG; k++)
+		T_CHECK(!p2pv_dereg_mr(mr[k]), "%s, %s: p2pv_dereg_mr: %s", how,
+			reg_name[k], p2pv_last_error());
 	for (k = 0; k < NUM_REG; k++) {
 		struct p2pv_mr_info mi;
 
@@ -275,7 +269,7 @@ static void one_buffer(struct p2pv_buf *b, const char *how,
 		T_CHECK(p2pv_mr_query(mr[k], &mi) < 0 && errno == ENOENT,
 			"%s: p2pv_mr_query after deregistration still answers", how);
 	}
-	t_ok("%s: P2P MRs deregistered (p2pv_dereg_mr, ibv_dereg_mr), forgotten by p2pv_mr_query",
+	t_ok("%s: P2P MRs deregistered (p2pv_dereg_mr), forgotten by p2pv_mr_query",
 	     how);
 }
 
@@ -306,13 +300,13 @@ static int cmd_verbs(const char *dev0, const char *dev1, const char *nvme,
 	host = aligned_alloc(4096, BUF_LEN);
 	heap = malloc(4096);
 	T_CHECK(host && heap, "out of memory");
-	/* plain verbs registration of host memory: routed, passes through */
+	/* plain verbs registration of host memory: the library does not know it */
 	host_mr = ibv_reg_mr(s1.pd, host, BUF_LEN, ACCESS);
 	T_CHECK(host_mr, "ibv_reg_mr of host memory on %s: %s", dev1, strerror(errno));
 	errno = 0;
 	T_CHECK(p2pv_mr_query(host_mr, &mi) < 0 && errno == ENOENT,
 		"p2pv_mr_query of a host-memory MR: expected ENOENT");
-	t_ok("host memory through routed ibv_reg_mr: ordinary MR, p2pv_mr_query ENOENT");
+	t_ok("host memory through plain ibv_reg_mr: ordinary MR, p2pv_mr_query ENOENT");
 
 	r = p2pv_dmabuf_mr_supported(s0.pd);
 	T_CHECK(r == 1, "p2pv_dmabuf_mr_supported(%s) = %d: %s", dev0, r, p2pv_last_error());
@@ -394,10 +388,11 @@ static int cmd_verbs(const char *dev0, const char *dev1, const char *nvme,
 		T_CHECK(again == addr, "mmap at %p: %s", (void *)addr, strerror(errno));
 		T_CHECK(!p2pv_is_p2p(addr), "an unmapped buffer is still P2P memory");
 		for (k = 0; k < 2; k++) {
-			const char *how = k ? "p2pv_reg_mr" : "routed ibv_reg_mr";
+			const char *how = k ? "p2pv_reg_mr" : "p2pv_reg_mr_iova2";
 
 			mr = k ? p2pv_reg_mr(s0.pd, addr, BUF_LEN, ACCESS) :
-				 ibv_reg_mr(s0.pd, addr, BUF_LEN, ACCESS);
+				 p2pv_reg_mr_iova2(s0.pd, addr, BUF_LEN,
+						   (uintptr_t)addr, ACCESS);
 			T_CHECK(mr, "%s of remapped memory: %s", how, p2pv_last_error());
 			memset(&mi, 0xff, sizeof(mi));
 			T_CHECK(!p2pv_mr_query(mr, &mi) && mi.type == P2PV_MEM_HOST &&
@@ -415,7 +410,7 @@ static int cmd_verbs(const char *dev0, const char *dev1, const char *nvme,
 				how, bad);
 			T_CHECK(!p2pv_dereg_mr(mr), "p2pv_dereg_mr: %s", p2pv_last_error());
 		}
-		t_ok("munmap + anonymous mmap at a P2P buffer's address: routed ibv_reg_mr and p2pv_reg_mr register the anonymous memory (RDMA WRITE lands there; p2pv_mr_query: host memory)");
+		t_ok("munmap + anonymous mmap at a P2P buffer's address: p2pv_reg_mr_iova2 and p2pv_reg_mr register the anonymous memory (RDMA WRITE lands there; p2pv_mr_query: host memory)");
 
 		mr = p2pv_reg_buf(s0.pd, b, 0, REG_LEN, ACCESS);
 		T_CHECK(mr, "p2pv_reg_buf of an unmapped buffer: %s", p2pv_last_error());
@@ -446,13 +441,13 @@ static int cmd_verbs(const char *dev0, const char *dev1, const char *nvme,
 	}
 	t_ok("double free refused; the program's mapping left alone");
 
-	/* the real ibv_dereg_mr (not routed) on an ordinary MR */
-	mr = (ibv_reg_mr)(s0.pd, heap, 4096, IBV_ACCESS_LOCAL_WRITE);
-	T_CHECK(mr, "ibv_reg_mr of host memory: %s", strerror(errno));
-	T_CHECK(!(ibv_dereg_mr)(mr), "ibv_dereg_mr of a host MR: %s", strerror(errno));
-	T_CHECK(!ibv_dereg_mr(host_mr), "ibv_dereg_mr (routed) of a host MR: %s",
+	/* host memory through the library, deregistered either way */
+	mr = p2pv_reg_mr(s0.pd, heap, 4096, IBV_ACCESS_LOCAL_WRITE);
+	T_CHECK(mr, "p2pv_reg_mr of host memory: %s", p2pv_last_error());
+	T_CHECK(!p2pv_dereg_mr(mr), "p2pv_dereg_mr of a host MR: %s", p2pv_last_error());
+	T_CHECK(!ibv_dereg_mr(host_mr), "ibv_dereg_mr of a host MR: %s",
 		strerror(errno));
-	t_ok("ibv_dereg_mr of host MRs, direct and routed");
+	t_ok("host MRs deregistered: p2pv_dereg_mr and ibv_dereg_mr");
 
 	t_close_pair(&s0, &s1, list);
 	free(host);
