@@ -329,9 +329,9 @@ struct ibv_mr *p2pv_reg_buf(struct ibv_pd *pd, struct p2pv_buf *buf,
 /* Like ibv_reg_mr/ibv_reg_mr_iova/ibv_reg_mr_iova2: the range is registered
  * by address with ibv_reg_mr_iova2(), and the kernel resolves a range inside
  * a P2P mapping to its dma-buf, so what is registered is what is mapped
- * there at that moment.  A kernel that cannot (EFAULT) gets
- * ibv_reg_dmabuf_mr() on the buffer instead, once the range is checked to be
- * still the buffer's mapping.  A range the library knows as P2P memory is
+ * there at that moment.  The kernel's refusal is the answer: EFAULT means
+ * the range is not (entirely) a P2P mapping any more (p2pv_last_error()
+ * says so), and nothing else is tried.  A range the library knows as P2P memory is
  * remembered for p2pv_mr_query(); nothing else costs more than the plain
  * verbs call.  NULL pd or addr, or length 0: EINVAL; a range crossing the end
  * of a P2P buffer that is still mapped there: EINVAL. */
