@@ -497,8 +497,8 @@ static int cmd_library(int argc, char **argv)
 		if (!buf)
 			die("p2pv_buf_alloc(%s, %zu): %s", bdf, sizes[k],
 			    p2pv_last_error());
-		/* a kernel that cannot resolve a P2P mapping refuses the plain
-		 * ibv_reg_mr (EFAULT): then there is no raw_mapping */
+		/* without patches 0009-0012 the kernel refuses the plain
+		 * ibv_reg_mr (EFAULT): then there is no raw_mapping column */
 		{
 			struct ibv_mr *mr = ibv_reg_mr(pd, buf->addr, sizes[k], ACCESS);
 
