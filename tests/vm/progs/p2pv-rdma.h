@@ -143,11 +143,13 @@ static inline struct ibv_device **t_open_pair(struct t_side *a, struct t_side *b
 /*
  * One RDMA WRITE or READ posted on S: LEN bytes between the local range
  * (LADDR, LKEY) and the remote range (RADDR, RKEY); waits (bounded) for its
- * completion, which must be successful.
+ * completion and returns its status.
  */
-static inline void t_rdma(struct t_side *s, enum ibv_wr_opcode op,
-			  void *laddr, uint32_t lkey, uint64_t raddr,
-			  uint32_t rkey, uint32_t len)
+static inline enum ibv_wc_status t_rdma_status(struct t_side *s,
+					       enum ibv_wr_opcode op,
+					       void *laddr, uint32_t lkey,
+					       uint64_t raddr, uint32_t rkey,
+					       uint32_t len)
 {
 	struct ibv_send_wr wr, *bad = NULL;
 	struct ibv_sge sge;
@@ -166,8 +168,8 @@ static inline void t_rdma(struct t_side *s, enum ibv_wr_opcode op,
 	wr.send_flags = IBV_SEND_SIGNALED;
 	wr.wr.rdma.remote_addr = raddr;
 	wr.wr.rdma.rkey = rkey;
-	T_CHECK(!ibv_post_send(s->qp, &wr, &bad), "%s: ibv_post_send: %s",
-		s->name, strerror(errno));
+	errno = ibv_post_send(s->qp, &wr, &bad);
+	T_CHECK(!errno, "%s: ibv_post_send: %s", s->name, strerror(errno));
 	deadline = t_now_ms() + T_POLL_TIMEOUT_MS;
 	do {
 		n = ibv_poll_cq(s->cq, 1, &wc);
@@ -176,10 +178,22 @@ static inline void t_rdma(struct t_side *s, enum ibv_wr_opcode op,
 			"%s: no completion within %d ms", s->name,
 			T_POLL_TIMEOUT_MS);
 	} while (!n);
-	T_CHECK(wc.status == IBV_WC_SUCCESS && wc.wr_id == 0x1234,
-		"%s: %s completion: %s (%d)", s->name,
+	T_CHECK(wc.wr_id == 0x1234, "%s: completion of another request",
+		s->name);
+	return wc.status;
+}
+
+/* t_rdma_status() whose completion must be successful */
+static inline void t_rdma(struct t_side *s, enum ibv_wr_opcode op,
+			  void *laddr, uint32_t lkey, uint64_t raddr,
+			  uint32_t rkey, uint32_t len)
+{
+	enum ibv_wc_status st = t_rdma_status(s, op, laddr, lkey, raddr, rkey,
+					      len);
+
+	T_CHECK(st == IBV_WC_SUCCESS, "%s: %s completion: %s (%d)", s->name,
 		op == IBV_WR_RDMA_READ ? "RDMA READ" : "RDMA WRITE",
-		ibv_wc_status_str(wc.status), (int)wc.status);
+		ibv_wc_status_str(st), (int)st);
 }
 
 static inline void t_close_side(struct t_side *s)

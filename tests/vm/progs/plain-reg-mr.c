@@ -370,36 +370,8 @@ static enum ibv_wc_status rdma(struct t_side *s, enum ibv_wr_opcode op,
 			       uint64_t laddr, uint32_t lkey, uint64_t raddr,
 			       uint32_t rkey, uint32_t len)
 {
-	struct ibv_send_wr wr, *bad = NULL;
-	struct ibv_sge sge;
-	struct ibv_wc wc;
-	uint64_t deadline;
-	int n, ret;
-
-	memset(&wr, 0, sizeof(wr));
-	sge.addr = laddr;
-	sge.length = len;
-	sge.lkey = lkey;
-	wr.wr_id = 0x13;
-	wr.sg_list = &sge;
-	wr.num_sge = 1;
-	wr.opcode = op;
-	wr.send_flags = IBV_SEND_SIGNALED;
-	wr.wr.rdma.remote_addr = raddr;
-	wr.wr.rdma.rkey = rkey;
-	ret = ibv_post_send(s->qp, &wr, &bad);
-	if (ret)
-		fail("%s: ibv_post_send: %s", s->name, errstr(ret));
-	deadline = t_now_ms() + T_POLL_TIMEOUT_MS;
-	while (!(n = ibv_poll_cq(s->cq, 1, &wc))) {
-		if (t_now_ms() > deadline)
-			fail("%s: no completion within %d ms", s->name,
-			     T_POLL_TIMEOUT_MS);
-		usleep(50);
-	}
-	if (n < 0)
-		fail("%s: ibv_poll_cq: %d", s->name, n);
-	return wc.status;
+	return t_rdma_status(s, op, (void *)(uintptr_t)laddr, lkey, raddr,
+			     rkey, len);
 }
 
 static void rdma_ok(struct t_side *s, enum ibv_wr_opcode op, uint64_t laddr,
