@@ -17,6 +17,7 @@
  * attachment got - is worked out on the first p2pv_mr_query() and kept.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -393,23 +394,39 @@ static P2PV_HOT int registry_p2p(void *addr, size_t length, struct p2pv_ptr_info
 			length, addr, (void *)pi->buf, pi->remaining);
 }
 
-P2PV_EXPORT P2PV_HOT struct ibv_mr *p2pv_reg_mr_iova2(struct ibv_pd *pd, void *addr,
-					     size_t length, uint64_t iova,
-					     unsigned int access)
+/*
+ * The routing of the p2pv_reg_mr*() calls: true when the call is settled
+ * here (bad arguments, a range crossing a buffer's end, or P2P memory,
+ * registered through the kernel's path), with its result in *mr; false for
+ * host memory, which the caller registers through its own verbs entry.
+ */
+static inline P2PV_HOT bool reg_settled(struct ibv_pd *pd, void *addr,
+					size_t length, uint64_t iova,
+					unsigned int access, struct ibv_mr **mr)
 {
 	struct p2pv_ptr_info pi;
 	struct p2pv_vma_id id;
 	int p2p;
 
+	*mr = NULL;
 	if (check_reg_args(pd, addr, length) < 0)
-		return NULL;
+		return true;
 	if (!p2pv_any_p2p())
-		return ibv_reg_mr_iova2(pd, addr, length, iova, access);
+		return false;
 	p2p = registry_p2p(addr, length, &pi, &id);
-	if (p2p < 0)
-		return NULL;
-	if (p2p)
-		return reg_p2p_addr(pd, &pi, &id, addr, length, iova, access);
+	if (p2p > 0)
+		*mr = reg_p2p_addr(pd, &pi, &id, addr, length, iova, access);
+	return p2p != 0;
+}
+
+P2PV_EXPORT P2PV_HOT struct ibv_mr *p2pv_reg_mr_iova2(struct ibv_pd *pd, void *addr,
+					     size_t length, uint64_t iova,
+					     unsigned int access)
+{
+	struct ibv_mr *mr;
+
+	if (reg_settled(pd, addr, length, iova, access, &mr))
+		return mr;
 	return ibv_reg_mr_iova2(pd, addr, length, iova, access);
 }
 
@@ -417,40 +434,21 @@ P2PV_EXPORT P2PV_HOT struct ibv_mr *p2pv_reg_mr_iova(struct ibv_pd *pd, void *ad
 					    size_t length, uint64_t iova,
 					    int access)
 {
-	struct p2pv_ptr_info pi;
-	struct p2pv_vma_id id;
-	int p2p;
+	struct ibv_mr *mr;
 
-	if (check_reg_args(pd, addr, length) < 0)
-		return NULL;
-	if (!p2pv_any_p2p())
-		return ibv_reg_mr_iova(pd, addr, length, iova, access);
-	p2p = registry_p2p(addr, length, &pi, &id);
-	if (p2p < 0)
-		return NULL;
-	if (p2p)
-		return reg_p2p_addr(pd, &pi, &id, addr, length, iova,
-				    (unsigned int)access);
+	if (reg_settled(pd, addr, length, iova, (unsigned int)access, &mr))
+		return mr;
 	return ibv_reg_mr_iova(pd, addr, length, iova, access);
 }
 
 P2PV_EXPORT P2PV_HOT struct ibv_mr *p2pv_reg_mr(struct ibv_pd *pd, void *addr,
 				       size_t length, int access)
 {
-	struct p2pv_ptr_info pi;
-	struct p2pv_vma_id id;
-	int p2p;
+	struct ibv_mr *mr;
 
-	if (check_reg_args(pd, addr, length) < 0)
-		return NULL;
-	if (!p2pv_any_p2p())
-		return (ibv_reg_mr)(pd, addr, length, access);
-	p2p = registry_p2p(addr, length, &pi, &id);
-	if (p2p < 0)
-		return NULL;
-	if (p2p)
-		return reg_p2p_addr(pd, &pi, &id, addr, length,
-				    (uintptr_t)addr, (unsigned int)access);
+	if (reg_settled(pd, addr, length, (uintptr_t)addr,
+			(unsigned int)access, &mr))
+		return mr;
 	return (ibv_reg_mr)(pd, addr, length, access);
 }
 
