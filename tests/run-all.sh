@@ -22,10 +22,15 @@ cmake --build build -j"$jobs"
 cmake -S . -B build-sanitize -DP2PV_WERROR=ON -DCMAKE_BUILD_TYPE=Sanitize -DP2PV_VM_TESTS=OFF >/dev/null
 cmake --build build-sanitize -j"$jobs"
 
+# ctest passes when it runs nothing: a build tree that registered no test
+# (a configuration gone wrong) must fail the run, not skip it.
+for tree in build-sanitize build; do
+	n=$(ctest --test-dir "$tree" -N | sed -n 's/^Total Tests: *//p')
+	[ "${n:-0}" -gt 0 ] || { echo "run-all: no tests registered in $tree" >&2; exit 1; }
+done
+
 status=0
-if [ -n "$(ctest --test-dir build-sanitize -N | grep -E '^ +Test +#')" ]; then
-	ctest --test-dir build-sanitize --output-on-failure || status=1
-fi
+ctest --test-dir build-sanitize --output-on-failure || status=1
 ctest --test-dir build --output-on-failure || status=1
 echo "run-all: finished in $(($(date +%s) - t0)) s, status $status"
 exit $status

@@ -73,7 +73,10 @@ truncate -s 64M "$rundir/nvme0.img"
 # --- the machine -----------------------------------------------------------
 qemu=(qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -smp 2 -m 2048
 	-display none -vga none -nic none -no-reboot)
-cmdline="console=ttyS0 panic=-1 oops=panic"
+# panic_on_warn: a WARN (and a KASAN report) stops the guest at once, so no
+# test can pass over it; printk.time marks the kernel's own console lines,
+# which is how the verdict below tells them from the test's output.
+cmdline="console=ttyS0 panic=-1 oops=panic panic_on_warn=1 printk.time=1"
 
 case "$cpu" in
 amd) qemu+=(-cpu EPYC) ;;
@@ -180,21 +183,51 @@ show_tail() {
 	echo "---- qemu ----" >&2
 	tail -n 10 "$rundir/qemu.log" >&2 || true
 }
+# The kernel's reports fail a run whatever its script said: warnings and
+# KASAN reports panic the guest (panic_on_warn), but lockdep, kmemleak,
+# hung-task and RCU-stall reports are only printed.  Only kernel lines count
+# (printk.time stamps them): a test may print these words itself.
+kernel_line='^\[ *[0-9]+\.[0-9]+\] '
+report_re='WARNING:|BUG:|Oops|KASAN|UBSAN|lockdep|Kernel panic|kernel BUG|general protection fault|suspected memory leak|INFO: task .* blocked|rcu: INFO:'
+kernel_reports() {
+	grep -aE "$kernel_line" "$console" | grep -aE "$report_re" || true
+}
+# clean_end: after init's "test exited" line the kernel printed its
+# "reboot: Power down", so nothing crashed in late work or device shutdown.
+clean_end() {
+	KL=$kernel_line awk '
+		/^init: test exited with status / { exited = 1; down = 0; next }
+		exited && $0 ~ ENVIRON["KL"] && /reboot: Power down/ { down = 1 }
+		END { exit !down }' "$console"
+}
+
 if [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
 	log "$name: TIMEOUT: the guest did not finish within $timeout s"
 	show_tail
 	exit 124
 fi
+reports=$(kernel_reports)
+[ -z "$reports" ] || { log "$name: the kernel reported:"; echo "$reports" | head -n 20 >&2; }
 if [ ! -s "$rundir/rc" ]; then
 	log "$name: the guest stopped without reporting a result (qemu exit $qemu_rc; panic or crash?)"
 	show_tail
 	exit 125
 fi
 rc=$(cat "$rundir/rc")
+if [ -n "$reports" ]; then
+	log "$name: FAILED: kernel warnings or checker reports in the console (test status $rc)"
+	show_tail
+	exit 126
+fi
 if [ "$rc" != 0 ]; then
 	log "$name: FAILED with status $rc after $elapsed s"
 	show_tail
-else
-	log "$name: passed in $elapsed s (boot to test: $(cat "$rundir/boot-seconds" 2>/dev/null || echo ?) s)"
+	exit "$rc"
 fi
-exit "$rc"
+if ! clean_end; then
+	log "$name: FAILED: the test passed but the guest did not power down cleanly (no \"reboot: Power down\" after it)"
+	show_tail
+	exit 125
+fi
+log "$name: passed in $elapsed s (boot to test: $(cat "$rundir/boot-seconds" 2>/dev/null || echo ?) s)"
+exit 0

@@ -53,7 +53,7 @@ done
 echo "providers: $(for p in $providers; do printf '%s(%s bytes available) ' "$p" "${before[$p]}"; done)"
 dmesg_lines=$(dmesg | wc -l)
 # kmemleak: only objects allocated from now on count
-[ "$debug" = 0 ] || kmemleak_begin
+kmemleak_begin
 
 # fuzz LOG ARGS...: one run of the fuzzer logging to LOG; its output is kept
 # for the totals and LOG is copied to $outdir
@@ -87,7 +87,7 @@ remove)
 		if ((i % 2)); then id=1af4:1110; else id=1b36:0010; fi
 		prov=$(pci_devs "$id" | head -n 1)
 		[ -n "$prov" ] || fail "round $i: no $id device"
-		fuzz "/tmp/fuzz-remove-$i.log" -s "$((seed + i))" -p "$profile" -t 8 -n 100000000 &
+		fuzz "/tmp/fuzz-remove-$i.log" -s "$((seed + i))" -p "$profile" -t 8 -n 100000000 -r &
 		pid=$!
 		sleep $((2 + i % 4))
 		kill -0 "$pid" 2>/dev/null || fail "round $i: the fuzzer ended before the removal"
@@ -132,10 +132,4 @@ if dmesg | tail -n +"$((dmesg_lines + 1))" | grep -E 'BUG|WARNING|Oops|KASAN|cir
 fi
 pass "no kernel splat"
 
-if [ "$debug" = 1 ]; then
-	[ -w /sys/kernel/debug/kmemleak ] || fail "no kmemleak in the debug kernel"
-	leaks=$(kmemleak_count)
-	echo "kmemleak: $leaks unreferenced object(s)"
-	[ "$leaks" = 0 ] || { cat /sys/kernel/debug/kmemleak; fail "$leaks kmemleak reports"; }
-	pass "kmemleak: no leaks"
-fi
+leak_check "p2pmem-fuzz"

@@ -2,8 +2,9 @@
 # A large allocation killed while the exporter zeroes it: the zeroing runs
 # without the provider's lock, so a MAP_QUERY and a one-page allocation from
 # the same provider answer meanwhile; SIGKILL ends the ioctl at the next
-# chunk, and the pool and the accounting are whole afterwards.  Run with a
-# 512 MiB ivshmem BAR (--ivshmem-mb 512) for a 256 MiB allocation.
+# chunk (the kill-to-exit time is a fraction of an uninterrupted
+# allocation's), and the pool and the accounting are whole afterwards.  Run
+# with a 512 MiB ivshmem BAR (--ivshmem-mb 512) for a 256 MiB allocation.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/p2pmem-lib.sh"
 

@@ -3,8 +3,8 @@
  * A syzkaller-style random call generator for the /dev/p2pmem UAPI.
  *
  *   p2pmem-fuzz [-s SEED] [-n CALLS] [-t SECONDS] [-l LOGFILE] [-p PROFILE]
- *               [-b BYTES]
- *   p2pmem-fuzz replay FILE [-l LOGFILE]
+ *               [-b BYTES] [-r]
+ *   p2pmem-fuzz replay FILE [-l LOGFILE] [-r]
  *
  * Each call picks an operation and mostly-valid, sometimes garbage, arguments
  * over small pools of live objects: provider nodes (every /dev/p2pmem/<pci>),
@@ -35,9 +35,16 @@
  * logged calls again (a truncated last line, from a crash, is run too) and
  * counts the calls whose result differs from the log.
  *
+ * Two results are failures, not counts: every successful ALLOC is mapped and
+ * must read zero (the exporter zeroes memory between owners, and the fuzzer
+ * dirties what it frees), and a SIGBUS from a mapping of a live provider's
+ * buffer means the exporter took memory away that it still owes.  -r says a
+ * provider may be removed during the run: then a SIGBUS (and a buffer that
+ * cannot be mapped any more) is the expected revocation.
+ *
  * At the end everything is closed in random order; totals (calls per op,
- * errno histogram) go to stdout.  Exit status 0 unless the fuzzer itself
- * went wrong (bad usage, an unexpected signal kills it).
+ * errno histogram) go to stdout.  Exit status 0 unless a check above failed
+ * or the fuzzer itself went wrong (bad usage, an unexpected signal).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -125,6 +132,9 @@ static uint64_t op_calls[OP_COUNT], op_ok[OP_COUNT], op_us[OP_COUNT];
 static uint64_t errno_hist[MAX_ERRNO];
 static uint64_t signals_caught, calls, mismatches, sig_hist[NSIG];
 static uint64_t zero_budget = 8192, bytes_allocated;	/* see gen_size() */
+static bool removal_expected;	/* -r */
+#define ZERO_CHECK_FULL	(1u << 20)	/* read every byte of this much */
+#define ZERO_CHECK_STRIDE 256		/* beyond it, one word per stride */
 
 static FILE *logfp;
 
@@ -317,6 +327,9 @@ static __attribute__((noinline)) long do_touch(const uint64_t a[6], int *err)
 	sig = sigsetjmp(touch_jmp, 1);
 	if (sig) {
 		signals_caught++;
+		if (sig == SIGBUS && !removal_expected)
+			t_fail("SIGBUS touching byte %zu of a %zu-byte mapping of a live provider's buffer",
+			       off, m->len);
 		*err = -sig;
 		return -1;
 	}
@@ -348,6 +361,47 @@ static __attribute__((noinline)) long do_touch(const uint64_t a[6], int *err)
 	}
 	touch_armed = 0;
 	return ret;
+}
+
+/*
+ * A new buffer must read zero.  Every byte of the first ZERO_CHECK_FULL, and
+ * one word per ZERO_CHECK_STRIDE after that: the fuzzer's writes (memsets
+ * of up to TOUCH_MAX) are caught wherever a freed, dirtied range comes back,
+ * at a bounded cost per call under emulation.
+ */
+static void check_new_buffer_zero(int fd, uint64_t size)
+{
+	volatile const uint8_t *p;
+	volatile size_t i = 0;
+	size_t full = size < ZERO_CHECK_FULL ? size : ZERO_CHECK_FULL;
+	int sig;
+
+	p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		if (removal_expected)
+			return;
+		t_fail("a new %" PRIu64 "-byte buffer cannot be mapped: %s",
+		       size, strerror(errno));
+	}
+	sig = sigsetjmp(touch_jmp, 1);
+	if (sig) {
+		munmap((void *)p, size);
+		if (removal_expected && sig == SIGBUS)
+			return;
+		t_fail("signal %d reading byte %zu of a new %" PRIu64 "-byte buffer",
+		       sig, (size_t)i, size);
+	}
+	touch_armed = 1;
+	for (i = 0; i < full; i++)
+		if (p[i])
+			t_fail("byte %zu of a new %" PRIu64 "-byte buffer is %#x: memory not zeroed between owners",
+			       (size_t)i, size, p[i]);
+	for (i = full; i + 8 <= size; i += ZERO_CHECK_STRIDE)
+		if (*(volatile const uint64_t *)(p + i))
+			t_fail("bytes %zu..%zu of a new %" PRIu64 "-byte buffer are not zero: memory not zeroed between owners",
+			       (size_t)i, (size_t)i + 7, size);
+	touch_armed = 0;
+	munmap((void *)p, size);
 }
 
 /* ---- the executor: one call, arguments from the generator or a log ------ */
@@ -390,6 +444,7 @@ static long execute(enum op op, const uint64_t a[6], int *err)
 			bytes_allocated += al.size;
 			*slot = al.fd;
 			ret = al.fd;
+			check_new_buffer_zero(al.fd, al.size);
 		}
 		break;
 	}
@@ -1106,8 +1161,8 @@ static int replay(const char *file)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: p2pmem-fuzz [-s SEED] [-n CALLS] [-t SECONDS] [-l LOGFILE] [-p all|mm|mr|alloc|ioctl] [-b BYTES]\n"
-			"       p2pmem-fuzz replay FILE [-l LOGFILE]\n");
+	fprintf(stderr, "usage: p2pmem-fuzz [-s SEED] [-n CALLS] [-t SECONDS] [-l LOGFILE] [-p all|mm|mr|alloc|ioctl] [-b BYTES] [-r]\n"
+			"       p2pmem-fuzz replay FILE [-l LOGFILE] [-r]\n");
 	exit(2);
 }
 
@@ -1122,7 +1177,7 @@ int main(int argc, char **argv)
 		argc -= 2;
 		argv += 2;
 	}
-	while ((c = getopt(argc, argv, "s:n:t:l:p:b:")) != -1) {
+	while ((c = getopt(argc, argv, "s:n:t:l:p:b:r")) != -1) {
 		switch (c) {
 		case 's': seed = strtoull(optarg, NULL, 0); break;
 		case 'n': ncalls = strtoull(optarg, NULL, 0); break;
@@ -1130,6 +1185,7 @@ int main(int argc, char **argv)
 		case 'l': logname = optarg; break;
 		case 'p': profile = optarg; break;
 		case 'b': zero_budget = strtoull(optarg, NULL, 0); break;
+		case 'r': removal_expected = true; break;
 		default: usage();
 		}
 	}

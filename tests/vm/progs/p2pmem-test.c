@@ -3,7 +3,7 @@
  * In-guest checks of the kernel's /dev/p2pmem dma-buf exporter.
  *
  *   p2pmem-test query    PROVIDER CLIENT-BDF
- *   p2pmem-test edu      PROVIDER EDU-BDF EXPECTED-MODE
+ *   p2pmem-test edu      PROVIDER EDU-BDF EXPECTED-MODE [attach-only]
  *   p2pmem-test negative PROVIDER
  *   p2pmem-test zero     PROVIDER
  *   p2pmem-test revoke   PROVIDER
@@ -13,7 +13,10 @@
  * PROVIDER is the PCI name of a published P2PDMA provider (its node is
  * /dev/p2pmem/PROVIDER), EXPECTED-MODE one of refused, bus_addr,
  * host_bridge.  Every subcommand exits 0 on success and prints "FAIL: ..."
- * and exits 1 otherwise.  "edu" prints one "MATRIX" line per transfer.
+ * and exits 1 otherwise.  "edu" prints one "MATRIX" line per transfer;
+ * "attach-only" runs every check of the attachment (the refused pinned
+ * attach, the revocable attach, ATTACH_QUERY) but no DMA, for a path QEMU
+ * cannot carry (see p2pmem-lib.sh, qemu_can_dma).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -247,7 +250,7 @@ static void check_pinned_refused(int edu, int buf, const char *bdf)
 	printf("ok: non-revocable attach of %s -> EOPNOTSUPP\n", bdf);
 }
 
-static int cmd_edu(const char *bdf, const char *expected)
+static int cmd_edu(const char *bdf, const char *expected, bool run_dma)
 {
 	static const struct { uint64_t offset; uint32_t len; } xfers[] = {
 		{ 0, EDU_MAX_LEN },
@@ -294,6 +297,12 @@ static int cmd_edu(const char *bdf, const char *expected)
 	printf("ok: ATTACH_QUERY reports %s attached with mode %s\n", aq.importer,
 	       mode_name(aq.mode));
 
+	if (!run_dma) {
+		printf("MATRIX provider=%s client=%s mode=%s reasons=%#x distance=%d dma_addr=not-emulated\n",
+		       provider, bdf, mode_name(aq.mode), q.reasons, q.distance);
+		edu_detach(edu, slot);
+		goto out;
+	}
 	for (x = 0; x < sizeof(xfers) / sizeof(xfers[0]); x++) {
 		uint32_t seed = 0x5a + 17 * x;
 
@@ -451,30 +460,59 @@ static int cmd_negative(void)
 	return 0;
 }
 
+/* the offset of the first non-zero byte of MAP[0..SIZE), or SIZE */
+static size_t first_nonzero(const volatile uint8_t *map, size_t size)
+{
+	const volatile uint64_t *w = (const volatile uint64_t *)map;
+	size_t i, b;
+
+	for (i = 0; i < size / 8; i++)
+		if (w[i])
+			for (b = 0; b < 8; b++)
+				if (map[8 * i + b])
+					return 8 * i + b;
+	return size;
+}
+
+/*
+ * Memory is zeroed between owners.  The first owner takes every free byte
+ * of the pool and writes a secret into all of it; the second owner again
+ * takes every free byte, so it necessarily gets the memory the secret was
+ * written to, and must read zeroes throughout.  (Memory never written reads
+ * zero anyway: a test that re-allocated less could pass on fresh memory.)
+ */
 static int cmd_zero(void)
 {
-	const size_t size = 1 << 20;
 	int node = open_provider();
-	uint64_t start = available();
+	uint64_t limit = user_limit(), start, whole;
 	volatile uint8_t *map;
+	size_t bad;
 	int fd, round;
-	size_t i;
 
+	set_user_limit(sysfs_u64("bus/pci/devices", provider, "p2pmem/size"));
+	start = available();
+	whole = start & ~(uint64_t)4095;
 	for (round = 0; round < 2; round++) {
-		fd = alloc_buf(node, size);
-		map = map_buf(fd, size);
-		for (i = 0; i < size; i++)
-			if (map[i])
-				t_fail("round %d: byte %zu of a new buffer is %#x",
-				     round, i, map[i]);
-		memset((void *)map, 0xa5, size);
-		munmap((void *)map, size);
+		fd = alloc_buf(node, whole);
+		if (available() > start - whole)
+			t_fail("round %d: the %" PRIu64 "-byte buffer left %" PRIu64 " bytes in the pool",
+			       round, whole, available());
+		map = map_buf(fd, whole);
+		bad = first_nonzero(map, whole);
+		if (bad != whole)
+			t_fail("round %d: byte %zu of a new %" PRIu64 "-byte buffer is %#x",
+			       round, bad, whole, map[bad]);
+		if (!round)
+			memset((void *)map, 0xa5, whole);
+		munmap((void *)map, whole);
 		close(fd);
 	}
+	set_user_limit(limit);
 	if (available() != start)
 		t_fail("available %" PRIu64 ", started at %" PRIu64, available(),
-		     start);
-	printf("ok: a secret written before free is not seen by the next allocation\n");
+		       start);
+	printf("ok: a secret written to all %" PRIu64 " free bytes of the pool is not seen by the next owner of them\n",
+	       whole);
 	close(node);
 	return 0;
 }
@@ -642,11 +680,14 @@ static double query_seconds(int node, const char *bdf)
 /*
  * One attempt: a child allocates MIB MiB; as soon as the range has left the
  * pool (the child is zeroing it), a query and a one-page allocation are
- * timed, then the child is killed.  Returns 1 if the kill landed while the
- * child was still in the ioctl, 0 if the child finished first.
+ * timed, then the child is killed and the time from the kill to its exit
+ * is stored in *t_kill.  Returns 1 if the child never saw its allocation
+ * return (the kill landed during the ioctl, or the kernel finished the
+ * zeroing and the child died on the way back; *t_kill tells which), 0 if
+ * the allocation returned first.
  */
 static int kill_alloc_once(int node, const char *bdf, uint64_t size,
-			   uint64_t start)
+			   uint64_t start, double *t_kill)
 {
 	double t_query, t_alloc, t0;
 	int done[2], fd, status;
@@ -681,17 +722,30 @@ static int kill_alloc_once(int node, const char *bdf, uint64_t size,
 	t_alloc = now() - t0;
 	close(fd);
 
+	t0 = now();
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
+	*t_kill = now() - t0;
 	if (read(done[0], &c, 1) == 1) {
 		close(done[0]);
 		printf("attempt: the allocation finished before the kill (%c)\n", c);
 		return 0;
 	}
 	close(done[0]);
-	printf("ok: killed during zeroing of %" PRIu64 " MiB; meanwhile MAP_QUERY took %.3f s and a 4 KiB allocation %.3f s\n",
-	       size >> 20, t_query, t_alloc);
+	printf("attempt: killed during the %" PRIu64 " MiB allocation; meanwhile MAP_QUERY took %.3f s and a 4 KiB allocation %.3f s; kill to exit %.3f s\n",
+	       size >> 20, t_query, t_alloc, *t_kill);
 	return 1;
+}
+
+/* How long an allocation of SIZE takes when nothing interrupts it */
+static double full_alloc_seconds(int node, uint64_t size)
+{
+	double t0 = now(), t;
+	int fd = alloc_buf(node, size);
+
+	t = now() - t0;
+	close(fd);
+	return t;
 }
 
 static int cmd_kill_alloc(const char *bdf, const char *mib)
@@ -699,14 +753,37 @@ static int cmd_kill_alloc(const char *bdf, const char *mib)
 	uint64_t size = strtoull(mib, NULL, 0) << 20;
 	int node = open_provider();
 	uint64_t start = available();
+	double t_full, t_kill = 0;
 	int attempt;
 
+	/*
+	 * The kill must end the ioctl at the next zeroing chunk, not after the
+	 * whole buffer: the time from the kill to the child's exit is compared
+	 * with an uninterrupted allocation of the same size.  A kernel that
+	 * ignores the signal until the zeroing is done takes about as long as
+	 * what was left of it.
+	 */
+	t_full = full_alloc_seconds(node, size);
+	printf("an uninterrupted %" PRIu64 " MiB allocation takes %.3f s\n",
+	       size >> 20, t_full);
+	if (t_full < 0.2)
+		t_fail("%" PRIu64 " MiB are zeroed in %.3f s: too fast to tell a kill from the end of the zeroing",
+		       size >> 20, t_full);
+	if (available() != start)
+		t_fail("available %" PRIu64 " after the uninterrupted allocation, started at %" PRIu64,
+		       available(), start);
+
 	for (attempt = 0; attempt < 10; attempt++)
-		if (kill_alloc_once(node, bdf, size, start))
+		if (kill_alloc_once(node, bdf, size, start, &t_kill))
 			break;
 	if (attempt == 10)
 		t_fail("10 allocations of %" PRIu64 " MiB all finished before the kill",
 		       size >> 20);
+	if (t_kill > t_full / 4)
+		t_fail("the killed allocation took %.3f s to end, an uninterrupted one %.3f s: the kill did not stop the zeroing",
+		       t_kill, t_full);
+	printf("ok: killed during zeroing of %" PRIu64 " MiB: it ended %.3f s after the kill, %.0fx sooner than the full zeroing (%.3f s)\n",
+	       size >> 20, t_kill, t_full / t_kill, t_full);
 
 	/* The killed allocation gives everything back: pool and accounting */
 	if (available() != start)
@@ -731,7 +808,9 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "query") && argc == 4)
 		return cmd_query(argv[3]);
 	if (!strcmp(argv[1], "edu") && argc == 5)
-		return cmd_edu(argv[3], argv[4]);
+		return cmd_edu(argv[3], argv[4], true);
+	if (!strcmp(argv[1], "edu") && argc == 6 && !strcmp(argv[5], "attach-only"))
+		return cmd_edu(argv[3], argv[4], false);
 	if (!strcmp(argv[1], "revoke-dma") && argc == 5)
 		return cmd_revoke_dma(argv[3], argv[4]);
 	if (!strcmp(argv[1], "kill-alloc") && argc == 5)
