@@ -13,7 +13,7 @@ run() {
 	shift
 	ib_write_bw -d rxe0 -x 0 -F -s 65536 -n 1000 "$@" >"/tmp/$name-server.log" 2>&1 &
 	server=$!
-	sleep 2
+	wait_for 60 listening 18515 || { cat "/tmp/$name-server.log"; fail "ib_write_bw server ($name) did not listen"; }
 	ib_write_bw -d rxe1 -x 0 -F -s 65536 -n 1000 "$@" 127.0.0.1 >"$P2PV_RESULTS/$name.txt" 2>&1 ||
 		{ cat "$P2PV_RESULTS/$name.txt" "/tmp/$name-server.log"; fail "ib_write_bw ($name)"; }
 	wait "$server" || { cat "/tmp/$name-server.log"; fail "ib_write_bw server ($name)"; }

@@ -42,6 +42,13 @@ rxe_pair() {
 	wait_for 20 port_active rxe1 || fail "rxe1 port did not become active"
 }
 
+# listening PORT: a TCP socket listens on PORT (a perftest or pingpong server
+# is ready for its client: a fixed sleep races a loaded machine)
+listening() { ss -Hltn "sport = :$1" | grep -q .; }
+
+# cm_listening: an RDMA CM id listens (ib_*_bw -R server ready)
+cm_listening() { rdma resource show cm_id 2>/dev/null | grep -q LISTEN; }
+
 port_active() {
 	ibv_devinfo -d "$1" | grep -q 'state:.*PORT_ACTIVE'
 }

@@ -48,8 +48,6 @@ tests_lat="ib_write_lat ib_read_lat ib_send_lat ib_atomic_lat"
 
 echo "/dev/p2pmem: $(ls /dev/p2pmem | tr '\n' ' ')"
 
-listening() { ss -Hltn "sport = :$1" | grep -q .; }
-
 # run_pair NAME TEST SERVER-ARGS -- CLIENT-ARGS: TEST as server on rxe0 and as
 # client on rxe1 (TCP exchange on 127.0.0.1, GID index 0); both must exit 0.
 run_pair() {
@@ -110,7 +108,7 @@ ip addr add 192.168.77.2/24 dev veth1
 port=$((19515 + RANDOM % 1000))
 timeout 300 ib_write_bw -R -d rxe0 -p "$port" --use_p2p -F -s 65536 -n 200 >"$logs/write-bw-cm-server.log" 2>&1 &
 server=$!
-sleep 3
+wait_for 60 cm_listening || { cat "$logs/write-bw-cm-server.log"; fail "ib_write_bw -R server did not listen"; }
 timeout 300 ib_write_bw -R -d rxe1 -p "$port" --use_p2p -F -s 65536 -n 200 192.168.77.1 >"$logs/write-bw-cm-client.log" 2>&1 ||
 	{ cat "$logs/write-bw-cm-client.log" "$logs/write-bw-cm-server.log"; kill "$server" 2>/dev/null; fail "ib_write_bw -R client failed"; }
 wait "$server" || { cat "$logs/write-bw-cm-server.log"; fail "ib_write_bw -R server failed"; }

@@ -13,7 +13,7 @@ pass "ibv_devinfo shows rxe0 active on Ethernet"
 # transfer and exit 0.
 ibv_rc_pingpong -d rxe0 -g 0 -n 100 >/tmp/pp-server.log 2>&1 &
 server=$!
-sleep 1
+wait_for 60 listening 18515 || { cat /tmp/pp-server.log; fail "ibv_rc_pingpong server did not listen"; }
 ibv_rc_pingpong -d rxe1 -g 0 -n 100 127.0.0.1 >/tmp/pp-client.log 2>&1 ||
 	{ cat /tmp/pp-client.log /tmp/pp-server.log; fail "ibv_rc_pingpong client"; }
 wait "$server" || { cat /tmp/pp-server.log; fail "ibv_rc_pingpong server"; }
@@ -24,7 +24,7 @@ pass "ibv_rc_pingpong: $(grep -E 'bytes in' /tmp/pp-client.log)"
 # ib_write_bw on host memory, 64 KiB messages.
 ib_write_bw -d rxe0 -x 0 -F -s 65536 -n 200 >/tmp/bw-server.log 2>&1 &
 server=$!
-sleep 1
+wait_for 60 listening 18515 || { cat /tmp/bw-server.log; fail "ib_write_bw server did not listen"; }
 ib_write_bw -d rxe1 -x 0 -F -s 65536 -n 200 127.0.0.1 >/tmp/bw-client.log 2>&1 ||
 	{ cat /tmp/bw-client.log /tmp/bw-server.log; fail "ib_write_bw client"; }
 wait "$server" || { cat /tmp/bw-server.log; fail "ib_write_bw server"; }
