@@ -177,5 +177,5 @@ fi
 
 log "built in $(($(date +%s) - start)) s"
 touch "$top/done"
-ls -1dt "$cache/userspace/"*/ 2>/dev/null | tail -n +4 | xargs -r rm -rf
+ls -1dt "$cache/userspace/"*/ 2>/dev/null | tail -n +13 | xargs -r rm -rf
 echo "$prefix"
