@@ -156,6 +156,8 @@ static struct fi_info *get_info(const char *addr, const char *port, const char *
 
 	T_CHECK(hints, "fi_allocinfo");
 	hints->ep_attr->type = FI_EP_MSG;
+	/* the verbs provider takes an unspecified format for IPv4 */
+	hints->addr_format = strchr(addr, ':') ? FI_SOCKADDR_IN6 : FI_SOCKADDR_IN;
 	hints->caps = FI_MSG | FI_RMA;
 	hints->mode = FI_CONTEXT;
 	hints->fabric_attr->prov_name = strdup("verbs");

@@ -3,14 +3,16 @@
  * An MPI job whose buffers are P2P memory, for Open MPI over UCX across two
  * hosts (issue 18).  Two ranks, one per host:
  *
- *   mpi-p2p --provider BDF --ibdev DEV [--alloc mmap|p2pverbs]
+ *   mpi-p2p --provider BDF --ibdev DEV [--alloc mmap|p2pverbs[,...]]
  *           [--win BYTES] [--msg BYTES] [--reduce COUNT]
- *           [--fault READY-FILE [--fault-seconds N]]
+ *           [--fault SECONDS]
  *
  * Every buffer the job hands to MPI is a buffer of its own in P2P memory of
  * /dev/p2pmem/BDF on the rank's host, obtained the way an application would:
  * an mmap() of the provider node (--alloc mmap, the default), or
- * p2pv_buf_alloc() of libp2pverbs (--alloc p2pverbs).  The job checks, byte
+ * p2pv_buf_alloc() of libp2pverbs (--alloc p2pverbs); "--alloc
+ * mmap,p2pverbs" runs every check once with each, in one job (a page more
+ * for the window and the messages in the second round).  The job checks, byte
  * for byte, by CPU reads of the receiving buffer on each rank:
  *
  *   rma-fence    MPI_Win_create on P2P memory; MPI_Put into the peer's
@@ -30,12 +32,12 @@
  * libp2pverbs buffers, whose dma-buf fd the program holds, ATTACH_QUERY must
  * show a live DEV attachment on the window and both message buffers.
  *
- * --fault READY-FILE: rank 0 writes into rank 1's window in passive-target
- * epochs until an epoch fails; once the first epoch has been checked rank 1
- * creates READY-FILE (on its host) and waits, for the caller to remove the
- * provider under the window.  Rank 0 prints the MPI error it got and aborts
- * the job (exit status 2 from mpirun); with no error within --fault-seconds
- * (default 240) the job fails with "no error".
+ * --fault SECONDS: rank 0 writes into rank 1's window in passive-target
+ * epochs, one every 50 ms, until an epoch fails; once the first epoch has been checked rank 1
+ * prints "ready: ..." and waits, for the caller to remove the provider under
+ * the window.  Should MPI return the error, rank 0 prints it and aborts the
+ * job (exit status 2 from mpirun); with no error within SECONDS the job
+ * fails with "no error".
  *
  * Exit status 0 when every check passed on both ranks; a failed check prints
  * "FAIL: rank R: ..." and aborts the job.
@@ -97,12 +99,13 @@ static void fail(const char *fmt, ...)
 struct options {
 	const char *provider;
 	const char *ibdev;
-	bool use_lib;
+	bool use_lib;		/* this round's allocator */
+	bool allocs[2];		/* --alloc, in order: p2pverbs or not */
+	int n_allocs;
 	size_t win;
 	size_t msg;
 	size_t reduce;
-	const char *fault_ready;
-	int fault_seconds;
+	int fault_seconds;	/* 0: no fault run */
 };
 
 /* One buffer of P2P memory, however it was obtained */
@@ -118,7 +121,6 @@ static struct options opt = {
 	.win = 256 << 10,
 	.msg = (1 << 20) + 3 * 4096,	/* a length UCX has no other use for */
 	.reduce = 1 << 16,
-	.fault_seconds = 240,
 };
 
 static size_t page_round(size_t n)
@@ -319,7 +321,6 @@ static int fault_run(MPI_Win win, struct p2p_buf *w, struct p2p_buf *origin)
 	char s[MPI_MAX_ERROR_STRING];
 	uint64_t deadline;
 	long epochs = 0;
-	FILE *f;
 
 	MPI_OK(MPI_Win_set_errhandler(win, MPI_ERRORS_RETURN));
 	fill(origin->addr, opt.win, rank, 7);
@@ -331,8 +332,6 @@ static int fault_run(MPI_Win win, struct p2p_buf *w, struct p2p_buf *origin)
 	MPI_OK(MPI_Barrier(MPI_COMM_WORLD));
 	if (rank == 1) {
 		expect("fault: first MPI_Put into this window", w->addr, opt.win, 0, 7);
-		f = fopen(opt.fault_ready, "w");
-		CHECK(f && fclose(f) == 0, "create %s: %s", opt.fault_ready, strerror(errno));
 		printf("ready: rank 1 window in P2P memory of %s, remove it\n", opt.provider);
 		fflush(stdout);
 		/* until rank 0 is done: an error there aborts the job */
@@ -341,6 +340,9 @@ static int fault_run(MPI_Win win, struct p2p_buf *w, struct p2p_buf *origin)
 	}
 	deadline = t_now_ms() + (uint64_t)opt.fault_seconds * 1000;
 	while (rc == MPI_SUCCESS && t_now_ms() < deadline) {
+		/* paced: a job in progress, not a link saturated under the
+		 * output rank 1's "ready" line travels on */
+		usleep(50000);
 		rc = MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 1, 0, win);
 		if (rc == MPI_SUCCESS)
 			rc = MPI_Put(origin->addr, n, MPI_BYTE, 1, 0, n, MPI_BYTE, win);
@@ -373,11 +375,29 @@ static size_t parse_size(const char *s, const char *what)
 	return (size_t)v;
 }
 
+static void usage(void);
+
+/* "mmap", "p2pverbs" or both, comma-separated */
+static void parse_allocs(const char *v)
+{
+	char *list = strdup(v), *save, *tok;
+
+	opt.n_allocs = 0;
+	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (opt.n_allocs == 2 || (strcmp(tok, "mmap") && strcmp(tok, "p2pverbs")))
+			usage();
+		opt.allocs[opt.n_allocs++] = !strcmp(tok, "p2pverbs");
+	}
+	free(list);
+	if (!opt.n_allocs)
+		usage();
+}
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: mpi-p2p --provider BDF --ibdev DEV [--alloc mmap|p2pverbs]\n"
+	fprintf(stderr, "usage: mpi-p2p --provider BDF --ibdev DEV [--alloc mmap|p2pverbs[,...]]\n"
 			"       [--win BYTES] [--msg BYTES] [--reduce COUNT]\n"
-			"       [--fault READY-FILE [--fault-seconds N]]\n");
+			"       [--fault SECONDS]\n");
 	exit(2);
 }
 
@@ -393,8 +413,8 @@ static void parse(int argc, char **argv)
 			opt.provider = v;
 		else if (!strcmp(a, "--ibdev"))
 			opt.ibdev = v;
-		else if (!strcmp(a, "--alloc") && (!strcmp(v, "mmap") || !strcmp(v, "p2pverbs")))
-			opt.use_lib = !strcmp(v, "p2pverbs");
+		else if (!strcmp(a, "--alloc"))
+			parse_allocs(v);
 		else if (!strcmp(a, "--win"))
 			opt.win = parse_size(v, "window size");
 		else if (!strcmp(a, "--msg"))
@@ -402,40 +422,26 @@ static void parse(int argc, char **argv)
 		else if (!strcmp(a, "--reduce"))
 			opt.reduce = parse_size(v, "reduce count");
 		else if (!strcmp(a, "--fault"))
-			opt.fault_ready = v;
-		else if (!strcmp(a, "--fault-seconds"))
 			opt.fault_seconds = (int)parse_size(v, "seconds");
 		else
 			usage();
 	}
 	if (!opt.provider || !opt.ibdev || opt.msg <= 8192)
 		usage();
+	if (!opt.n_allocs)
+		opt.n_allocs = 1;	/* mmap */
 }
 
-int main(int argc, char **argv)
+/*
+ * One round of every check on buffers from one allocator.  The window and
+ * message lengths are the caller's: each round uses lengths of its own, so
+ * that MRs a previous round left in the engine's cache cannot pass for this
+ * round's (check_mrs()).
+ */
+static void run_round(int peer, const char *host, const char *peer_host)
 {
-	char host[MPI_MAX_PROCESSOR_NAME], peer_host[MPI_MAX_PROCESSOR_NAME] = "";
 	struct p2p_buf w, origin, get_dst, msg_s, msg_r, red_s, red_r;
-	char path[64];
-	int size, len, peer;
 	MPI_Win win;
-
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	parse(argc, argv);
-	MPI_Init(&argc, &argv);
-	MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-	MPI_Comm_size(MPI_COMM_WORLD, &size);
-	CHECK(size == 2, "run with exactly 2 ranks, not %d", size);
-	peer = 1 - rank;
-	snprintf(path, sizeof(path), "/dev/p2pmem/%s", opt.provider);
-	node = open(path, O_RDWR | O_CLOEXEC);
-	CHECK(node >= 0, "open %s: %s", path, strerror(errno));
-	MPI_Get_processor_name(host, &len);
-	MPI_OK(MPI_Sendrecv(host, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, peer, 0, peer_host,
-			    MPI_MAX_PROCESSOR_NAME, MPI_CHAR, peer, 0, MPI_COMM_WORLD,
-			    MPI_STATUS_IGNORE));
-	CHECK(strcmp(host, peer_host), "both ranks run on %s: one rank per host wanted", host);
 
 	/* a page more than any transfer: see check_mrs() */
 	buf_alloc(&w, "window", opt.win + (size_t)sysconf(_SC_PAGESIZE));
@@ -447,8 +453,8 @@ int main(int argc, char **argv)
 	     rank, host, peer_host, w.len, opt.provider,
 	     opt.use_lib ? "p2pv_buf_alloc" : "mmap of the node");
 
-	if (opt.fault_ready)
-		return fault_run(win, &w, &origin);
+	if (opt.fault_seconds)
+		exit(fault_run(win, &w, &origin));
 
 	buf_alloc(&get_dst, "rma-get-target", opt.win);
 	buf_alloc(&msg_s, "send", opt.msg);
@@ -480,6 +486,40 @@ int main(int argc, char **argv)
 	buf_free(&get_dst);
 	buf_free(&origin);
 	buf_free(&w);
+	t_ok("rank %d: every check passed (%s)", rank,
+	     opt.use_lib ? "p2pv_buf_alloc" : "mmap of the node");
+}
+
+int main(int argc, char **argv)
+{
+	char host[MPI_MAX_PROCESSOR_NAME], peer_host[MPI_MAX_PROCESSOR_NAME] = "";
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	char path[64];
+	int size, len, peer;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	parse(argc, argv);
+	MPI_Init(&argc, &argv);
+	MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+	MPI_Comm_size(MPI_COMM_WORLD, &size);
+	CHECK(size == 2, "run with exactly 2 ranks, not %d", size);
+	peer = 1 - rank;
+	snprintf(path, sizeof(path), "/dev/p2pmem/%s", opt.provider);
+	node = open(path, O_RDWR | O_CLOEXEC);
+	CHECK(node >= 0, "open %s: %s", path, strerror(errno));
+	MPI_Get_processor_name(host, &len);
+	MPI_OK(MPI_Sendrecv(host, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, peer, 0, peer_host,
+			    MPI_MAX_PROCESSOR_NAME, MPI_CHAR, peer, 0, MPI_COMM_WORLD,
+			    MPI_STATUS_IGNORE));
+	CHECK(strcmp(host, peer_host), "both ranks run on %s: one rank per host wanted", host);
+
+	for (int i = 0; i < opt.n_allocs; i++) {
+		opt.use_lib = opt.allocs[i];
+		run_round(peer, host, peer_host);
+		opt.win += page;
+		opt.msg += page;
+	}
 	close(node);
 	t_ok("rank %d: every check passed", rank);
 	MPI_Finalize();
