@@ -75,7 +75,7 @@ static double stream(char *buf, int size, long count, int rank)
 
 int main(int argc, char **argv)
 {
-	const char *provider = NULL, *sizes = "4096 65536 1048576";
+	const char *provider = NULL, *sizes = "4096 65536 262144 1048576";
 	long bytes = 8L << 20, max = 0;
 	int repeat = 3, rank;
 	char path[64], *host, *p2p, *list, *tok, *save;

@@ -8,13 +8,13 @@
 #   flock /tmp/p2pv-vm.lock bench/mpi-two-hosts.sh
 #
 # Environment: BENCH_OUT (default <repo>/build/bench), BENCH_MPI_SIZES
-# ("4096 65536 1048576"), BENCH_MPI_BYTES (bytes per measurement, 8388608),
+# ("4096 65536 262144 1048576"), BENCH_MPI_BYTES (bytes per measurement, 8388608),
 # BENCH_REPEAT (3).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 out=${BENCH_OUT:-$repo/build/bench}
-sizes=${BENCH_MPI_SIZES:-4096 65536 1048576}
+sizes=${BENCH_MPI_SIZES:-4096 65536 262144 1048576}
 bytes=${BENCH_MPI_BYTES:-8388608}
 repeat=${BENCH_REPEAT:-3}
 logdir=${P2PV_LOGDIR:-$repo/build/vm-logs}
@@ -44,7 +44,7 @@ raw=$logdir/bench-mpi-server/mpi-bw.log
 	END {
 		for (i = 0; i < n; i++) {
 			s = order[i]; h = median(v[s " host"]); p = median(v[s " p2p"])
-			printf "| %d | %.2f | %.2f | %.3f |\n", s, h, p, h > 0 ? p / h : 0
+			printf "| %d | %.2f | %.2f | %.3f |\n", s, h, p, (h > 0 ? p / h : 0)
 		}
 	}' "$raw"
 } >"$out/mpi.md"
