@@ -9,9 +9,9 @@
  *   fi-rma-p2p client ADDR PORT PROVIDER IBDEV [LEN]
  *
  * ADDR is the server's address on the RDMA link, PROVIDER the PCI name of a
- * P2P provider (/dev/p2pmem/PROVIDER, mapped for LEN bytes) on
- * this host, IBDEV the RDMA device (rxe0).  The default length is one page
- * over 1 MiB, a length nothing else in the process registers.  The server registers its buffer
+ * P2P provider on this host (/dev/p2pmem/PROVIDER, mapped for LEN bytes;
+ * default one page over 1 MiB, a length nothing else in the process
+ * registers), IBDEV the RDMA device (rxe0).  The server registers its buffer
  * for remote writes and sends its address and key with the accepted
  * connection; the client fills its own P2P buffer, fi_write()s all of it
  * into the server's buffer, then sends a small message; the RC ordering makes
@@ -26,7 +26,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
