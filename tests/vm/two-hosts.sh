@@ -17,6 +17,7 @@ usage: two-hosts.sh [options] [-- GUEST-SCRIPT [ARGS...]]
   --port PORT       loopback TCP port of the link (default: a free one from --port-base)
   --port-base PORT  where the search for a free port starts (default 20000)
   --name NAME       run names are NAME-server and NAME-client (default two-hosts)
+  --qemu-arg ARG    extra QEMU argument of both guests (repeatable)
 GUEST-SCRIPT (default guest/two-hosts.sh) runs in both guests as
   GUEST-SCRIPT server|client KEYDIR [ARGS...]
 where KEYDIR holds the ssh keys generated for this run (see guest/lib.sh peer_sshd).
@@ -27,7 +28,7 @@ EOU
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-topology=rc timeout=900 port= port_base=20000 name=two-hosts
+topology=rc timeout=900 port= port_base=20000 name=two-hosts qemu_args=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--topology) topology=$2; shift 2 ;;
@@ -35,6 +36,7 @@ while [ $# -gt 0 ]; do
 	--port) port=$2; shift 2 ;;
 	--port-base) port_base=$2; shift 2 ;;
 	--name) name=$2; shift 2 ;;
+	--qemu-arg) qemu_args+=(--qemu-arg "$2"); shift 2 ;;
 	--) shift; break ;;
 	*) usage ;;
 	esac
@@ -69,7 +71,7 @@ chmod 700 "$keydir"
 ssh-keygen -q -t ed25519 -N '' -C "p2pverbs $name host" -f "$keydir/host_ed25519"
 ssh-keygen -q -t ed25519 -N '' -C "p2pverbs $name root" -f "$keydir/id_ed25519"
 
-common=(--topology "$topology" --timeout "$timeout")
+common=(--topology "$topology" --timeout "$timeout" "${qemu_args[@]}")
 "$here/run-vm.sh" "${common[@]}" --name "$name-server" --peer-net "listen:$port" \
 	-- "${guest[0]}" server "$keydir" "${guest[@]:1}" &
 server=$!
@@ -88,9 +90,32 @@ done
 	-- "${guest[0]}" client "$keydir" "${guest[@]:1}" &
 client=$!
 
+# Monitor requests of the guests: a guest writes one QEMU monitor command
+# (device_del, device_add) into monitor-request of its results directory;
+# this relays it to its QEMU's monitor socket and leaves the answer in
+# monitor-reply.  What a hot-unplug from outside the guest needs.
+relay() {
+	local dir req
+	while :; do
+		for dir in "$logdir/$name-server" "$logdir/$name-client"; do
+			req=$dir/monitor-request
+			[ -s "$req" ] || continue
+			python3 "$here/monitor-command.py" "$dir/monitor.sock" "$(cat "$req")" \
+				>"$dir/monitor-reply.tmp" 2>&1 || true
+			rm -f "$req"
+			mv "$dir/monitor-reply.tmp" "$dir/monitor-reply"
+		done
+		sleep 0.5
+	done
+}
+relay &
+relay_pid=$!
+
 rc_client=0 rc_server=0
 wait "$client" || rc_client=$?
 wait "$server" || rc_server=$?
+kill "$relay_pid" 2>/dev/null || true
+wait "$relay_pid" 2>/dev/null || true
 for role in server client; do
 	grep -h -E '^ok: |^FAIL: ' "$logdir/$name-$role/console.log" 2>/dev/null | sed "s/^/  $role: /" >&2 || true
 done
