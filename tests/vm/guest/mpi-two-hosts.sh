@@ -174,8 +174,9 @@ if want fault; then
 	pass "server: after the fault: no kernel warnings on either guest, user_allocated 0 here, $ivshmem back on p2pv-client and empty"
 	# the libfabric check below then runs on the re-added provider
 fi
+
 # --- libfabric: verbs provider, FI_EP_MSG, fi_write into the server's P2P buffer
-if want fi; then
+if want "fi"; then
 	fi_prog=$(find_prog fi-rma-p2p)
 	fi_port=7472
 	# Debian's libfabric; its verbs provider only looks at network
