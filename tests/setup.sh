@@ -31,6 +31,13 @@ PACKAGES=(
 	qemu-system-x86 busybox-static pciutils iproute2 ethtool
 	# bench/run.sh: plots
 	gnuplot-nox
+	# tests/vm/mpi-two-hosts (issue 18): what a cluster user has from Debian,
+	# run unchanged in the guests: Open MPI 4.1 with its UCX components, UCX
+	# and its tools (ucx_info, ucx_perftest), libfabric with its verbs
+	# provider, and ssh for mpirun's launch between the two guests
+	openmpi-bin libopenmpi-dev libucx0 ucx-utils libucx-dev
+	libfabric1 libfabric-bin libfabric-dev
+	openssh-server openssh-client
 )
 
 changed=0

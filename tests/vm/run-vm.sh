@@ -90,12 +90,13 @@ if [ "$iommu" = 1 ]; then
 	cmdline+=" intel_iommu=on iommu.strict=1"
 fi
 
-# place_devices BUS_NVME BUS_IVSHMEM BUS_EDU
+# place_devices BUS_NVME BUS_IVSHMEM BUS_EDU (the ivshmem has an id, so that
+# the monitor can unplug it: device_del p2pv-ivshmem)
 place_devices() {
 	qemu+=(-drive "file=$rundir/nvme0.img,if=none,id=nvme0,format=raw"
 		-device "nvme,serial=p2pv-nvme0,drive=nvme0,cmb_size_mb=64,bus=$1"
 		-object memory-backend-ram,id=ivshmem0,size=${ivshmem_mb}M,share=on
-		-device "ivshmem-plain,memdev=ivshmem0,bus=$2"
+		-device "ivshmem-plain,id=p2pv-ivshmem,memdev=ivshmem0,bus=$2"
 		-device "edu,dma_mask=0xffffffffffffffff,bus=$3")
 }
 

@@ -1,8 +1,8 @@
 #!/bin/bash
 # One of two guests linked by run-vm.sh --peer-net (see tests/vm/two-hosts.sh):
-#   two-hosts.sh server|client
-# Brings up the virtio-net NIC with an IPv6 unique-local address on the
-# isolated link (fd70:3270:7665::1 server, ::2 client), puts rxe0 on it, then
+#   two-hosts.sh server|client [KEYDIR]
+# Brings up the link (guest/lib.sh peer_link: the virtio-net NIC with an IPv6
+# unique-local address, fd70:3270:7665::1 server, ::2 client, rxe0 on it), then
 # over rdma_cm: ib_write_bw -R --use_p2p (P2P memory at both ends), then
 # p2pv_rdma_cm (the client writes into the server's P2P buffer, the server
 # checks the bytes).  The server waits for each client with a bounded timeout;
@@ -13,9 +13,6 @@
 role=${1:-}
 [ "$role" = server ] || [ "$role" = client ] || fail "usage: two-hosts.sh server|client"
 
-net=fd70:3270:7665
-server_addr=$net::1
-if [ "$role" = server ]; then my_addr=$server_addr; else my_addr=$net::2; fi
 bw_port=18515
 cm_port=7471
 logs=/tmp/two-hosts
@@ -24,18 +21,7 @@ mkdir -p "$logs"
 # save LOG: a copy in the results directory for the host
 save() { cp "$1" "$P2PV_RESULTS/" 2>/dev/null || true; }
 
-nic=
-for n in /sys/class/net/*; do
-	[ "$(basename "$(readlink -f "$n/device/driver" 2>/dev/null)")" = virtio_net ] && nic=$(basename "$n")
-done
-[ -n "$nic" ] || fail "no virtio_net NIC (run-vm.sh --peer-net?): $(ls /sys/class/net)"
-
-ip link set lo up
-sysctl -qw net.ipv6.conf.default.accept_dad=0 "net.ipv6.conf.$nic.accept_dad=0"
-ip link set "$nic" up
-ip -6 addr add "$my_addr/64" dev "$nic" nodad
-rdma link add rxe0 type rxe netdev "$nic"
-wait_for 30 port_active rxe0 || fail "rxe0 port did not become active"
+peer_link "$role"
 pass "$role: $nic ($(cat "/sys/class/net/$nic/address")) $my_addr, rxe0 active"
 
 # check_p2p_header LOG: perftest's header names a P2P provider and the buffer
