@@ -438,28 +438,6 @@ void p2pv_path_copy_out(struct p2pv_path *out, const struct p2pv_path *p)
 	*out = *p;	/* comp_mask says which optional fields are filled */
 }
 
-/* A path for a PCI function that is not a provider: computed, not kept */
-static int uncached_path(const char *bdf, const char *ibdev,
-			 struct p2pv_path *path)
-{
-	struct p2pv_chain *pc = malloc(sizeof(*pc)), *cc = malloc(sizeof(*cc));
-	struct p2pv_topo_ctx ctx = { 0 };
-	struct p2pv_path tmp;
-	int ret = -1;
-
-	if (!pc || !cc) {
-		p2pv_err(ENOMEM, "out of memory");
-	} else if (p2pv_chain_pci(bdf, pc) == 0 &&
-		   p2pv_chain_ibdev(ibdev, cc) == 0) {
-		p2pv_path_compute(&ctx, pc, cc, -1, &tmp);
-		p2pv_path_copy_out(path, &tmp);
-		ret = 0;
-	}
-	free(pc);
-	free(cc);
-	return ret;
-}
-
 P2PV_EXPORT int p2pv_query_path_by_name(const char *provider,
 					const char *ibdev_name,
 					struct p2pv_path *path)
@@ -478,7 +456,7 @@ P2PV_EXPORT int p2pv_query_path_by_name(const char *provider,
 	i = p2pv_graph_find_provider(provider);
 	if (i < 0) {
 		p2pv_graph_unlock();
-		return uncached_path(provider, ibdev_name, path);
+		return p2pv_err(ENODEV, "%s is not a P2PDMA provider", provider);
 	}
 	d = p2pv_graph_device(ibdev_name);
 	if (d) {

@@ -419,6 +419,18 @@ static inline P2PV_HOT bool reg_settled(struct ibv_pd *pd, void *addr,
 	return p2p != 0;
 }
 
+/* A registration of host memory through the plain verbs call: its failure
+ * gets the library's message like every other one */
+static struct ibv_mr *host_reg_failed(const char *call, const void *addr,
+				      size_t length)
+{
+	int err = errno ? errno : EIO;
+
+	p2pv_err(err, "%s(host memory %p, length %zu): %s", call, addr,
+		 length, strerror(err));
+	return NULL;
+}
+
 P2PV_EXPORT P2PV_HOT struct ibv_mr *p2pv_reg_mr_iova2(struct ibv_pd *pd, void *addr,
 					     size_t length, uint64_t iova,
 					     unsigned int access)
@@ -427,7 +439,8 @@ P2PV_EXPORT P2PV_HOT struct ibv_mr *p2pv_reg_mr_iova2(struct ibv_pd *pd, void *a
 
 	if (reg_settled(pd, addr, length, iova, access, &mr))
 		return mr;
-	return ibv_reg_mr_iova2(pd, addr, length, iova, access);
+	mr = ibv_reg_mr_iova2(pd, addr, length, iova, access);
+	return mr ? mr : host_reg_failed("ibv_reg_mr_iova2", addr, length);
 }
 
 P2PV_EXPORT P2PV_HOT struct ibv_mr *p2pv_reg_mr_iova(struct ibv_pd *pd, void *addr,
@@ -438,7 +451,8 @@ P2PV_EXPORT P2PV_HOT struct ibv_mr *p2pv_reg_mr_iova(struct ibv_pd *pd, void *ad
 
 	if (reg_settled(pd, addr, length, iova, (unsigned int)access, &mr))
 		return mr;
-	return ibv_reg_mr_iova(pd, addr, length, iova, access);
+	mr = ibv_reg_mr_iova(pd, addr, length, iova, access);
+	return mr ? mr : host_reg_failed("ibv_reg_mr_iova", addr, length);
 }
 
 P2PV_EXPORT P2PV_HOT struct ibv_mr *p2pv_reg_mr(struct ibv_pd *pd, void *addr,
@@ -449,7 +463,8 @@ P2PV_EXPORT P2PV_HOT struct ibv_mr *p2pv_reg_mr(struct ibv_pd *pd, void *addr,
 	if (reg_settled(pd, addr, length, (uintptr_t)addr,
 			(unsigned int)access, &mr))
 		return mr;
-	return (ibv_reg_mr)(pd, addr, length, access);
+	mr = (ibv_reg_mr)(pd, addr, length, access);
+	return mr ? mr : host_reg_failed("ibv_reg_mr", addr, length);
 }
 
 P2PV_EXPORT P2PV_HOT struct ibv_mr *p2pv_reg_buf(struct ibv_pd *pd, struct p2pv_buf *buf,
@@ -483,8 +498,10 @@ P2PV_EXPORT P2PV_HOT struct ibv_mr *p2pv_reg_buf(struct ibv_pd *pd, struct p2pv_
 		return NULL;
 	}
 	addr = (char *)buf->addr + offset;
-	if (buf->type != P2PV_MEM_P2P)
-		return (ibv_reg_mr)(pd, addr, length, access);
+	if (buf->type != P2PV_MEM_P2P) {
+		mr = (ibv_reg_mr)(pd, addr, length, access);
+		return mr ? mr : host_reg_failed("ibv_reg_mr", addr, length);
+	}
 	pi.dmabuf_fd = buf->dmabuf_fd;
 	pi.dmabuf_offset = buf->dmabuf_offset + offset;
 	memcpy(pi.provider, buf->provider, sizeof(pi.provider));
@@ -574,8 +591,7 @@ P2PV_EXPORT int p2pv_dmabuf_mr_supported(struct ibv_pd *pd)
 		p2pv_err(errno, "dma-buf MRs not supported by the device or kernel");
 		return 0;
 	default:
-		return p2pv_err(errno ? errno : EIO,
-				"dma-buf MR probe: unexpected error: %s",
+		return p2pv_err(EIO, "dma-buf MR probe: unexpected error: %s",
 				strerror(errno ? errno : EIO));
 	}
 }

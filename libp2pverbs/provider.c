@@ -153,7 +153,7 @@ P2PV_EXPORT struct p2pv_provider *p2pv_get_provider_list(int *num)
 	if (!d) {
 		if (errno == ENOENT)	/* no PCI at all: empty list */
 			return calloc(1, sizeof(*list));
-		p2pv_err(errno, "cannot open %s: %s", dir, strerror(errno));
+		p2pv_err(EIO, "cannot open %s: %s", dir, strerror(errno));
 		return NULL;
 	}
 	while ((e = readdir(d))) {

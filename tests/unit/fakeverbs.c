@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <infiniband/verbs.h>
+#include <linux/p2pmem.h>
 
 #include "fakeverbs.h"
 
@@ -66,6 +67,10 @@ struct ibv_mr *ibv_reg_mr(struct ibv_pd *pd, void *addr, size_t length,
 			  int access)
 {
 	record("ibv_reg_mr", addr, length, (uintptr_t)addr, access);
+	if (log_.reg_errno) {
+		errno = log_.reg_errno;
+		return NULL;
+	}
 	return new_mr(pd, addr, length);
 }
 
@@ -74,6 +79,10 @@ struct ibv_mr *ibv_reg_mr_iova(struct ibv_pd *pd, void *addr, size_t length,
 			       uint64_t iova, int access)
 {
 	record("ibv_reg_mr_iova", addr, length, iova, access);
+	if (log_.reg_errno) {
+		errno = log_.reg_errno;
+		return NULL;
+	}
 	return new_mr(pd, addr, length);
 }
 
@@ -200,5 +209,13 @@ __attribute__((visibility("default"))) int ioctl(int fd, unsigned long req, ...)
 	if (!real)
 		*(void **)&real = next("ioctl");
 	count("ioctl");
+	if (log_.no_procmap_query && _IOC_TYPE(req) == 'f' && _IOC_NR(req) == 17) {
+		errno = ENOTTY;		/* PROCMAP_QUERY of Linux 6.11 */
+		return -1;
+	}
+	if (log_.alloc_errno && req == P2PMEM_IOC_ALLOC) {
+		errno = log_.alloc_errno;
+		return -1;
+	}
 	return real(fd, req, arg);
 }

@@ -22,6 +22,13 @@ struct fakeverbs_log {
 	/* set: ibv_reg_mr_iova2 fails with it (EFAULT: the range is not
 	 * (entirely) a P2P mapping) */
 	int iova2_errno;
+	/* set: ibv_reg_mr and ibv_reg_mr_iova (host memory) fail with it */
+	int reg_errno;
+	/* set: the kernel has no PROCMAP_QUERY (before Linux 6.11): that
+	 * ioctl fails with ENOTTY */
+	int no_procmap_query;
+	/* set: P2PMEM_IOC_ALLOC fails with it, as the kernel would */
+	int alloc_errno;
 	/* system calls the code under test made through libc's open, openat,
 	 * fopen, read, pread, ioctl, getpid, recv, socket: counted while
 	 * count_sys is set; last_sys names the last one */

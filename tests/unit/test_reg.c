@@ -660,7 +660,49 @@ static void t_many_mrs(void)
 	teardown(b, fd);
 }
 
+/*
+ * A kernel without PROCMAP_QUERY (before Linux 6.11) answers ENOTTY; every
+ * query then reads /proc/self/maps, whatever errno the caller left behind
+ * (ENOENT from an unrelated call made the library believe "nothing mapped
+ * there": a live buffer was not P2P memory and p2pv_buf_free() kept it).
+ */
+static int mapped(void *addr)
+{
+	unsigned char v;
+
+	return mincore(addr, 1, &v) == 0;
+}
+
+static void t_procmap_enotty(void)
+{
+	struct p2pv_ptr_info pi;
+	struct p2pv_buf *b;
+	void *addr;
+	int fd;
+
+	setup();
+	flog()->no_procmap_query = 1;
+	fd = memfd_create("fake-dmabuf", MFD_CLOEXEC);
+	CHECK(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
+	b = p2pv_buf_import(fd, 8192, LEN, "0000:03:00.0");
+	CHECK(b != NULL);
+	if (!b)
+		return;
+	addr = b->addr;
+	errno = ENOENT;
+	CHECK_INT(p2pv_is_p2p(addr), 1);
+	errno = ENOENT;
+	CHECK_INT(p2pv_ptr_query((char *)addr + 10, &pi), 0);
+	errno = ENOENT;
+	CHECK_INT(p2pv_buf_free(b), 0);
+	CHECK_INT(mapped(addr), 0);	/* the library unmapped its buffer */
+	flog()->no_procmap_query = 0;
+	close(fd);
+	fs_fini(&fs);
+}
+
 static const struct tcase cases[] = {
+	{ "procmap_enotty", t_procmap_enotty },
 	{ "many_mrs", t_many_mrs },
 	{ "kernel_path", t_kernel_path },
 	{ "host", t_host },
