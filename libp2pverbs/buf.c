@@ -16,7 +16,8 @@ struct buf_priv {
 	struct p2pv_buf pub;		/* first: the user sees &pub */
 	const struct p2pv_mem_ops *ops;
 	struct p2pv_mem_chunk chunk;
-	struct p2pv_vma_id mapping;	/* the file mapped at chunk.map_addr */
+	struct p2pv_buf_ref ref;	/* the file mapped at chunk.map_addr,
+					 * the buffer's serial */
 	int registered;
 	int allocated;			/* from pub.provider by this process */
 };
@@ -26,6 +27,7 @@ struct buf_priv {
  * freed already, and is not touched. */
 struct p2pv_rmap p2pv_p2p_ranges = P2PV_RMAP_INIT;
 static struct p2pv_rmap live_bufs = P2PV_RMAP_INIT;
+static uint64_t last_serial;
 
 /* A forked child inherits every buffer: the shared mapping and the dma-buf
  * fd are copied by fork() itself, so the child keeps the whole registry. */
@@ -39,12 +41,12 @@ __attribute__((constructor)) static void ranges_fork_safe(void)
 static int still_mapped(const struct buf_priv *b, uintptr_t start,
 			uintptr_t end)
 {
-	return p2pv_vma_matches(start, end, &b->mapping);
+	return p2pv_vma_matches(start, end, &b->ref.mapping);
 }
 
 struct ptr_lookup {
 	struct p2pv_ptr_info info;
-	struct p2pv_vma_id mapping;
+	struct p2pv_buf_ref ref;
 };
 
 static P2PV_HOT void copy_info(void *val, uintptr_t addr, void *arg)
@@ -54,7 +56,7 @@ static P2PV_HOT void copy_info(void *val, uintptr_t addr, void *arg)
 	struct p2pv_ptr_info *info = &l->info;
 	size_t off = addr - (uintptr_t)b->pub.addr;
 
-	l->mapping = b->mapping;
+	l->ref = b->ref;
 	info->comp_mask = 0;
 	info->buf = &b->pub;
 	info->dmabuf_fd = b->pub.dmabuf_fd;
@@ -76,7 +78,7 @@ int p2pv_ptr_lookup(const void *ptr, size_t length, struct p2pv_ptr_info *info)
 		return p2pv_err(ENOENT, "%p is not in P2P memory", ptr);
 	end = start + (length && length < l.info.remaining ? length :
 						  l.info.remaining);
-	if (!p2pv_vma_matches(start, end, &l.mapping))
+	if (!p2pv_vma_matches(start, end, &l.ref.mapping))
 		return p2pv_err(ENOENT, "%p is no longer mapped from the P2P buffer %p (unmapped by the program?)",
 				ptr, (void *)l.info.buf);
 	*info = l.info;
@@ -84,27 +86,26 @@ int p2pv_ptr_lookup(const void *ptr, size_t length, struct p2pv_ptr_info *info)
 }
 
 P2PV_HOT int p2pv_ptr_find(const void *ptr, struct p2pv_ptr_info *info,
-		  struct p2pv_vma_id *mapping)
+		  struct p2pv_buf_ref *ref)
 {
 	struct ptr_lookup l;
 
 	if (p2pv_rmap_lookup(&p2pv_p2p_ranges, (uintptr_t)ptr, copy_info, &l) < 0)
 		return -1;
 	*info = l.info;
-	*mapping = l.mapping;
+	*ref = l.ref;
 	return 0;
 }
 
-static P2PV_HOT void copy_mapping(void *val, uintptr_t addr, void *arg)
+static P2PV_HOT void copy_ref(void *val, uintptr_t addr, void *arg)
 {
 	(void)addr;
-	*(struct p2pv_vma_id *)arg = ((struct buf_priv *)val)->mapping;
+	*(struct p2pv_buf_ref *)arg = ((struct buf_priv *)val)->ref;
 }
 
-P2PV_HOT int p2pv_buf_find(const struct p2pv_buf *buf, struct p2pv_vma_id *mapping)
+P2PV_HOT int p2pv_buf_find(const struct p2pv_buf *buf, struct p2pv_buf_ref *ref)
 {
-	return p2pv_rmap_lookup(&live_bufs, (uintptr_t)buf, copy_mapping,
-				mapping);
+	return p2pv_rmap_lookup(&live_bufs, (uintptr_t)buf, copy_ref, ref);
 }
 
 P2PV_EXPORT int p2pv_ptr_query(const void *ptr, struct p2pv_ptr_info *info)
@@ -157,7 +158,8 @@ static struct p2pv_buf *finish(struct buf_priv *b, const char *provider)
 	b->pub.type = b->ops->is_p2p ? P2PV_MEM_P2P : P2PV_MEM_HOST;
 	snprintf(b->pub.provider, sizeof(b->pub.provider), "%s",
 		 provider ? provider : "");
-	if (p2pv_vma_identify((uintptr_t)b->chunk.map_addr, &b->mapping) < 0 ||
+	b->ref.serial = __atomic_add_fetch(&last_serial, 1, __ATOMIC_RELAXED);
+	if (p2pv_vma_identify((uintptr_t)b->chunk.map_addr, &b->ref.mapping) < 0 ||
 	    p2pv_rmap_insert(&live_bufs, key, key + 1, b) < 0)
 		goto fail;
 	if (b->ops->is_p2p) {
@@ -431,6 +433,8 @@ P2PV_EXPORT int p2pv_buf_free(struct p2pv_buf *pub)
 		p2pv_rmap_remove(&p2pv_p2p_ranges, (uintptr_t)pub->addr, NULL);
 	if (b->allocated)
 		p2pv_graph_note_free(b->pub.provider, b->pub.length);
+	if (b->registered)
+		p2pv_mr_buffer_gone(b->ref.serial);
 	release(b);
 	return 0;
 }

@@ -27,23 +27,32 @@
 
 /*
  * The MR table: open addressing (linear probing, deletion by backward
- * shift) keyed by the struct ibv_mr *, records inline, one lock.  A
- * registration writes one record into an array it allocated long before: no
- * allocator, no memmove, no libc lock on the way (under emulation each code
- * or data page a call touches for the first time after the kernel ran costs
- * microseconds).  The answer of p2pv_mr_query() is allocated when first
- * asked for.
+ * shift), records inline, one lock.  A record is keyed by what names the MR
+ * to the kernel - its verbs context and handle - and answers only for the
+ * MR it was made for: the struct ibv_mr pointer, lkey, rkey, protection
+ * domain, address and length must all match.  An MR deregistered past the
+ * library (libibverbs' own ibv_dereg_mr()) leaves its record behind; the
+ * kernel may give its handle, and the allocator its pointer, to the next
+ * MR, whose keys differ: the stale record is then dropped, never reported.
+ * A registration writes one record into an array allocated long before: no
+ * allocator and no memmove under the lock.  The answer of p2pv_mr_query()
+ * is allocated when first asked for.
  */
 struct mr_rec {
-	uintptr_t key;			/* struct ibv_mr *; 0: free slot */
-	uint64_t serial;		/* tells a reused struct ibv_mr * apart */
+	const struct ibv_context *context;	/* NULL: free slot */
+	uint32_t handle;
+	uint32_t lkey, rkey;
+	const struct ibv_mr *mr;
+	const struct ibv_pd *pd;
+	uint64_t serial;		/* this record, for the kept answer */
+	uint64_t buf_serial;		/* the buffer the MR is on */
 	uint64_t iova;
 	uint64_t dmabuf_offset;
 	uintptr_t addr;			/* the registered range */
 	size_t length;
 	struct p2pv_vma_id mapping;	/* the buffer's mapping */
 	struct p2pv_mr_info *answer;	/* once p2pv_mr_query() asked */
-	int dmabuf_fd;
+	int dmabuf_fd;			/* -1 once the buffer is freed */
 	uint8_t method;			/* enum p2pv_mr_reg_method as registered */
 	char provider[P2PV_PCI_ADDR_LEN];
 };
@@ -57,19 +66,36 @@ static struct {
 	uint64_t last_serial;
 } mrt;
 
-static P2PV_HOT size_t mrt_home(uintptr_t key, unsigned bits)
+static P2PV_HOT size_t mrt_home(const struct ibv_context *context,
+				uint32_t handle, unsigned bits)
 {
-	return (size_t)(((uint64_t)key >> 4) * 0x9e3779b97f4a7c15ULL >> (64 - bits));
+	uint64_t k = ((uint64_t)(uintptr_t)context >> 4) ^
+		     ((uint64_t)handle << 20) ^ handle;
+
+	return (size_t)(k * 0x9e3779b97f4a7c15ULL >> (64 - bits));
 }
 
-/* the slot holding key, or the free slot where it would go; locked */
-static P2PV_HOT struct mr_rec *mrt_find(uintptr_t key)
+/* the slot holding (context, handle), or the free slot where it would go;
+ * locked, with a table */
+static P2PV_HOT struct mr_rec *mrt_find(const struct ibv_context *context,
+					uint32_t handle)
 {
-	size_t mask = ((size_t)1 << mrt.bits) - 1, i = mrt_home(key, mrt.bits);
+	size_t mask = ((size_t)1 << mrt.bits) - 1;
+	size_t i = mrt_home(context, handle, mrt.bits);
 
-	while (mrt.slot[i].key && mrt.slot[i].key != key)
+	while (mrt.slot[i].context && (mrt.slot[i].context != context ||
+				       mrt.slot[i].handle != handle))
 		i = (i + 1) & mask;
 	return &mrt.slot[i];
+}
+
+/* the record was made for this MR (and not for one that had its handle or
+ * its pointer before) */
+static P2PV_HOT bool rec_is_for(const struct mr_rec *r, const struct ibv_mr *mr)
+{
+	return r->mr == mr && r->lkey == mr->lkey && r->rkey == mr->rkey &&
+	       r->pd == mr->pd && r->addr == (uintptr_t)mr->addr &&
+	       r->length == mr->length;
 }
 
 /* twice the capacity (or the first table); locked; 0 or -1 */
@@ -85,8 +111,8 @@ static int mrt_grow(void)
 	mrt.slot = r;
 	mrt.bits = bits;
 	for (i = 0; i < oldcap; i++)
-		if (old[i].key)
-			*mrt_find(old[i].key) = old[i];
+		if (old[i].context)
+			*mrt_find(old[i].context, old[i].handle) = old[i];
 	free(old);
 	return 0;
 }
@@ -99,16 +125,17 @@ static P2PV_HOT void mrt_delete(struct mr_rec *s)
 
 	for (;;) {
 		i = (i + 1) & mask;
-		if (!mrt.slot[i].key)
+		if (!mrt.slot[i].context)
 			break;
-		home = mrt_home(mrt.slot[i].key, mrt.bits);
+		home = mrt_home(mrt.slot[i].context, mrt.slot[i].handle,
+				mrt.bits);
 		/* can the record at i move back to the hole? */
 		if (((i - home) & mask) >= ((i - hole) & mask)) {
 			mrt.slot[hole] = mrt.slot[i];
 			hole = i;
 		}
 	}
-	mrt.slot[hole].key = 0;
+	mrt.slot[hole].context = NULL;
 	mrt.n--;
 }
 
@@ -129,9 +156,9 @@ static void mrt_fork_child(void)
 	size_t i;
 
 	for (i = 0; mrt.bits && i < (size_t)1 << mrt.bits; i++) {
-		if (mrt.slot[i].key)
+		if (mrt.slot[i].context)
 			free(mrt.slot[i].answer);
-		mrt.slot[i].key = 0;
+		mrt.slot[i].context = NULL;
 	}
 	mrt.n = 0;
 	mrt.lock = 0;
@@ -143,18 +170,24 @@ __attribute__((constructor)) static void mrt_fork_safe(void)
 }
 
 /*
- * A record for this struct ibv_mr * already there is stale: its MR was
- * deregistered by a path that bypassed p2pv_dereg_mr() (libibverbs' own
- * ibv_dereg_mr()) and the allocator handed the address out again; the new
- * MR replaces it.  Without memory for a larger table the MR is registered
- * all the same; only p2pv_mr_query() will not know it.
+ * A record already there for this (context, handle) is stale: its MR was
+ * deregistered past p2pv_dereg_mr() and the kernel handed the handle out
+ * again; the new MR replaces it.  Without memory for a larger table the MR
+ * is registered all the same; only p2pv_mr_query() will not know it.
  */
 static P2PV_HOT void remember_mr(struct ibv_mr *mr, struct mr_rec *rec)
 {
 	struct p2pv_mr_info *stale = NULL;
 	struct mr_rec *s;
 
-	rec->key = (uintptr_t)mr;
+	rec->context = mr->context;
+	rec->handle = mr->handle;
+	rec->lkey = mr->lkey;
+	rec->rkey = mr->rkey;
+	rec->mr = mr;
+	rec->pd = mr->pd;
+	if (!rec->context)
+		return;		/* not a verbs object of a device: nothing to key */
 	p2pv_lock(&mrt.lock);
 	rec->serial = ++mrt.last_serial;
 	if (((mrt.n + 1) << 1) > ((size_t)1 << mrt.bits) && mrt_grow() < 0 &&
@@ -162,8 +195,8 @@ static P2PV_HOT void remember_mr(struct ibv_mr *mr, struct mr_rec *rec)
 		p2pv_unlock(&mrt.lock);
 		return;
 	}
-	s = mrt_find(rec->key);
-	if (!s->key) {
+	s = mrt_find(rec->context, rec->handle);
+	if (!s->context) {
 		*s = *rec;
 		mrt.n++;
 	} else {
@@ -175,24 +208,34 @@ static P2PV_HOT void remember_mr(struct ibv_mr *mr, struct mr_rec *rec)
 		free(stale);
 }
 
-/* the record of mr, answer included when there is one; 0 or -1 */
+/*
+ * The record of mr (answer included when there is one), or -1: none, or
+ * only a stale one of an MR that had mr's handle before (then dropped).
+ */
 static int lookup_mr(const struct ibv_mr *mr, struct mr_rec *rec,
 		     struct p2pv_mr_info *answer)
 {
+	struct p2pv_mr_info *stale = NULL;
 	struct mr_rec *s;
 	int ret = -1;
 
+	if (!mr->context)
+		return -1;
 	p2pv_lock(&mrt.lock);
 	if (mrt.n) {
-		s = mrt_find((uintptr_t)mr);
-		if (s->key) {
+		s = mrt_find(mr->context, mr->handle);
+		if (s->context && rec_is_for(s, mr)) {
 			*rec = *s;
 			if (s->answer)
 				*answer = *s->answer;
 			ret = 0;
+		} else if (s->context) {
+			stale = s->answer;
+			mrt_delete(s);
 		}
 	}
 	p2pv_unlock(&mrt.lock);
+	free(stale);
 	return ret;
 }
 
@@ -206,8 +249,8 @@ static struct p2pv_mr_info *store_answer(const struct ibv_mr *mr,
 
 	p2pv_lock(&mrt.lock);
 	if (mrt.n) {
-		s = mrt_find((uintptr_t)mr);
-		if (s->key && s->serial == serial && !s->answer) {
+		s = mrt_find(mr->context, mr->handle);
+		if (s->context && s->serial == serial && !s->answer) {
 			s->answer = answer;
 			answer = NULL;
 		}
@@ -216,16 +259,36 @@ static struct p2pv_mr_info *store_answer(const struct ibv_mr *mr,
 	return answer;
 }
 
+void p2pv_mr_buffer_gone(uint64_t buf_serial)
+{
+	size_t i;
+
+	if (!__atomic_load_n(&mrt.n, __ATOMIC_RELAXED))
+		return;
+	p2pv_lock(&mrt.lock);
+	for (i = 0; mrt.bits && i < (size_t)1 << mrt.bits; i++) {
+		struct mr_rec *r = &mrt.slot[i];
+
+		if (!r->context || r->buf_serial != buf_serial)
+			continue;
+		r->dmabuf_fd = -1;
+		if (r->answer)
+			r->answer->dmabuf_fd = -1;
+	}
+	p2pv_unlock(&mrt.lock);
+}
+
 static P2PV_HOT void new_rec(struct mr_rec *rec, const struct p2pv_ptr_info *pi,
-			     const struct p2pv_vma_id *mapping, void *addr,
+			     const struct p2pv_buf_ref *ref, void *addr,
 			     size_t length, uint64_t iova,
 			     enum p2pv_mr_reg_method how)
 {
+	rec->buf_serial = ref->serial;
 	rec->iova = iova;
 	rec->dmabuf_offset = pi->dmabuf_offset;
 	rec->addr = (uintptr_t)addr;
 	rec->length = length;
-	rec->mapping = *mapping;
+	rec->mapping = ref->mapping;
 	rec->answer = NULL;
 	rec->dmabuf_fd = pi->dmabuf_fd;
 	rec->method = (uint8_t)how;
@@ -261,7 +324,7 @@ static void mr_mode(const struct ibv_mr *mr, struct p2pv_mr_info *info)
 		info->path_class = path->path_class;
 		info->source = path->source;
 		info->comp_mask |= P2PV_MR_INFO_MASK_ATTACHMENT;
-		if (g->prov[i].node_fd >= 0 &&
+		if (g->prov[i].node_fd >= 0 && info->dmabuf_fd >= 0 &&
 		    p2pv_kernel_attach_query(g->prov[i].node_fd, info->dmabuf_fd,
 					     d->importer, &info->mode,
 					     &info->reasons) == 0) {
@@ -346,14 +409,14 @@ static P2PV_HOT struct ibv_mr *reg_dmabuf(struct ibv_pd *pd,
  * kernel resolves the mapping to its dma-buf, or says why not */
 static P2PV_HOT struct ibv_mr *reg_p2p_addr(struct ibv_pd *pd,
 				   const struct p2pv_ptr_info *pi,
-				   const struct p2pv_vma_id *mapping,
+				   const struct p2pv_buf_ref *ref,
 				   void *addr, size_t length, uint64_t iova,
 				   unsigned int access)
 {
 	struct mr_rec rec;
 	struct ibv_mr *mr;
 
-	new_rec(&rec, pi, mapping, addr, length, iova, P2PV_MR_REG_MAPPING);
+	new_rec(&rec, pi, ref, addr, length, iova, P2PV_MR_REG_MAPPING);
 	mr = ibv_reg_mr_iova2(pd, addr, length, iova, access);
 	if (!mr) {
 		reg_failed(errno, "ibv_reg_mr", &rec, length);
@@ -380,15 +443,15 @@ static P2PV_HOT int check_reg_args(const struct ibv_pd *pd, const void *addr,
  * buffer's (0).  Only this error path asks the kernel about the mapping.
  */
 static P2PV_HOT int registry_p2p(void *addr, size_t length, struct p2pv_ptr_info *pi,
-			struct p2pv_vma_id *mapping)
+			struct p2pv_buf_ref *ref)
 {
 	uintptr_t start = (uintptr_t)addr;
 
-	if (p2pv_ptr_find(addr, pi, mapping) < 0)
+	if (p2pv_ptr_find(addr, pi, ref) < 0)
 		return 0;
 	if (length <= pi->remaining)
 		return 1;
-	if (!p2pv_vma_matches(start, start + pi->remaining, mapping))
+	if (!p2pv_vma_matches(start, start + pi->remaining, &ref->mapping))
 		return 0;
 	return p2pv_err(EINVAL, "range of %zu bytes at %p crosses the end of the P2P buffer %p (%zu bytes left)",
 			length, addr, (void *)pi->buf, pi->remaining);
@@ -405,7 +468,7 @@ static inline P2PV_HOT bool reg_settled(struct ibv_pd *pd, void *addr,
 					unsigned int access, struct ibv_mr **mr)
 {
 	struct p2pv_ptr_info pi;
-	struct p2pv_vma_id id;
+	struct p2pv_buf_ref ref;
 	int p2p;
 
 	*mr = NULL;
@@ -413,9 +476,9 @@ static inline P2PV_HOT bool reg_settled(struct ibv_pd *pd, void *addr,
 		return true;
 	if (!p2pv_any_p2p())
 		return false;
-	p2p = registry_p2p(addr, length, &pi, &id);
+	p2p = registry_p2p(addr, length, &pi, &ref);
 	if (p2p > 0)
-		*mr = reg_p2p_addr(pd, &pi, &id, addr, length, iova, access);
+		*mr = reg_p2p_addr(pd, &pi, &ref, addr, length, iova, access);
 	return p2p != 0;
 }
 
@@ -471,7 +534,7 @@ P2PV_EXPORT P2PV_HOT struct ibv_mr *p2pv_reg_buf(struct ibv_pd *pd, struct p2pv_
 					size_t offset, size_t length, int access)
 {
 	struct p2pv_ptr_info pi;
-	struct p2pv_vma_id id;
+	struct p2pv_buf_ref ref;
 	struct mr_rec rec;
 	struct ibv_mr *mr;
 	char *addr;
@@ -480,7 +543,7 @@ P2PV_EXPORT P2PV_HOT struct ibv_mr *p2pv_reg_buf(struct ibv_pd *pd, struct p2pv_
 		p2pv_err(EINVAL, "p2pv_reg_buf: NULL %s", pd ? "buffer" : "pd");
 		return NULL;
 	}
-	if (p2pv_buf_find(buf, &id) < 0) {
+	if (p2pv_buf_find(buf, &ref) < 0) {
 		p2pv_err(EINVAL, "p2pv_reg_buf: %p is not a live buffer of libp2pverbs",
 			 (void *)buf);
 		return NULL;
@@ -505,7 +568,7 @@ P2PV_EXPORT P2PV_HOT struct ibv_mr *p2pv_reg_buf(struct ibv_pd *pd, struct p2pv_
 	pi.dmabuf_fd = buf->dmabuf_fd;
 	pi.dmabuf_offset = buf->dmabuf_offset + offset;
 	memcpy(pi.provider, buf->provider, sizeof(pi.provider));
-	new_rec(&rec, &pi, &id, addr, length, (uintptr_t)addr,
+	new_rec(&rec, &pi, &ref, addr, length, (uintptr_t)addr,
 		P2PV_MR_REG_DMABUF);
 	mr = reg_dmabuf(pd, &rec, addr, length, (unsigned int)access);
 	if (mr)
@@ -519,12 +582,13 @@ static P2PV_HOT void forget_mr(const struct ibv_mr *mr)
 	struct p2pv_mr_info *answer = NULL;
 	struct mr_rec *s;
 
-	if (!mr || !__atomic_load_n(&mrt.n, __ATOMIC_RELAXED))
+	if (!mr->context || !__atomic_load_n(&mrt.n, __ATOMIC_RELAXED))
 		return;
 	p2pv_lock(&mrt.lock);
 	if (mrt.n) {
-		s = mrt_find((uintptr_t)mr);
-		if (s->key) {
+		s = mrt_find(mr->context, mr->handle);
+		/* a stale record of this handle goes too */
+		if (s->context) {
 			answer = s->answer;
 			mrt_delete(s);
 		}

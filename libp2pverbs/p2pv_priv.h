@@ -197,13 +197,23 @@ size_t p2pv_rmap_count(struct p2pv_rmap *m);
 void p2pv_rmap_fork_safe(struct p2pv_rmap *m, void (*drop)(void *val));
 void p2pv_rmap_destroy(struct p2pv_rmap *m);
 
-/* buf.c: the P2P buffer holding [ptr, ptr + length) (length 0: to its
+/* buf.c: what a registration needs to know of a buffer besides its public
+ * fields: the file mapped where the library mapped it, and the buffer's
+ * serial (never reused), which its MRs' records carry */
+struct p2pv_buf_ref {
+	struct p2pv_vma_id mapping;
+	uint64_t serial;
+};
+/* the P2P buffer holding [ptr, ptr + length) (length 0: to its
  * end) if that range is still its mapping; -1 + ENOENT otherwise */
 int p2pv_ptr_lookup(const void *ptr, size_t length, struct p2pv_ptr_info *info);
 /* The registry's answers only: no system call, no message; -1 + ENOENT */
 int p2pv_ptr_find(const void *ptr, struct p2pv_ptr_info *info,
-		  struct p2pv_vma_id *mapping);
-int p2pv_buf_find(const struct p2pv_buf *buf, struct p2pv_vma_id *mapping);
+		  struct p2pv_buf_ref *ref);
+int p2pv_buf_find(const struct p2pv_buf *buf, struct p2pv_buf_ref *ref);
+/* mr.c: the buffer of this serial is freed; its MRs' records forget its
+ * dma-buf fd (the number may be reused for another file from now on) */
+void p2pv_mr_buffer_gone(uint64_t serial);
 /* the P2P buffers by address range */
 extern struct p2pv_rmap p2pv_p2p_ranges;
 /* Has this process any P2P buffer at all?  One load: host memory registered

@@ -32,6 +32,25 @@ __attribute__((visibility("default"))) struct fakeverbs_log *fakeverbs_log(void)
 	return &log_;
 }
 
+/*
+ * MR handles as the kernel hands them out (the lowest free one: a handle
+ * is reused as soon as its MR is deregistered) and keys that differ from
+ * one registration to the next, as a driver's key variant does.
+ */
+#define MAX_HANDLES 8192
+static unsigned char handle_used[MAX_HANDLES];
+static uint32_t key_variant;
+
+static uint32_t take_handle(void)
+{
+	uint32_t h;
+
+	for (h = 0; h < MAX_HANDLES - 1 && handle_used[h]; h++)
+		;
+	handle_used[h] = 1;
+	return h;
+}
+
 static struct ibv_mr *new_mr(struct ibv_pd *pd, void *addr, size_t length)
 {
 	struct ibv_mr *mr = log_.next_mr;
@@ -47,7 +66,8 @@ static struct ibv_mr *new_mr(struct ibv_pd *pd, void *addr, size_t length)
 	mr->context = pd ? pd->context : NULL;
 	mr->addr = addr;
 	mr->length = length;
-	mr->lkey = mr->rkey = 0x1234;
+	mr->handle = take_handle();
+	mr->lkey = mr->rkey = mr->handle << 8 | (++key_variant & 0xff);
 	return mr;
 }
 
@@ -124,7 +144,10 @@ int ibv_dereg_mr(struct ibv_mr *mr)
 	log_.dereg_calls++;
 	if (log_.dereg_errno)
 		return log_.dereg_errno;
-	free(mr);
+	if (mr->handle < MAX_HANDLES)
+		handle_used[mr->handle] = 0;
+	if (mr != log_.static_mr)
+		free(mr);
 	return 0;
 }
 

@@ -701,7 +701,97 @@ static void t_procmap_enotty(void)
 	fs_fini(&fs);
 }
 
+/*
+ * An MR deregistered past the library (libibverbs' own ibv_dereg_mr()):
+ * the kernel gives its handle, and the allocator its struct ibv_mr, to the
+ * next MR, registered without the library.  p2pv_mr_query() must not
+ * answer for that MR with the old one's description.
+ */
+static void t_handle_reused(void)
+{
+	static struct ibv_mr storage;
+	struct p2pv_mr_info mi;
+	struct ibv_mr *mr, *again;
+	struct p2pv_buf *b;
+	char *host = malloc(4096);
+	uint32_t handle;
+	int fd;
+
+	b = setup_with_buf(&fd);
+	if (!b)
+		return;
+	flog()->static_mr = &storage;
+	flog()->next_mr = &storage;
+	mr = p2pv_reg_buf(&pd, b, 0, 4096, ACC);
+	CHECK(mr == &storage);
+	handle = mr->handle;
+	CHECK_INT(p2pv_mr_query(mr, &mi), 0);
+	CHECK_INT(ibv_dereg_mr(mr), 0);		/* past the library */
+	flog()->next_mr = &storage;
+	again = (ibv_reg_mr)(&pd, host, 4096, ACC);	/* without it */
+	CHECK(again == mr);
+	CHECK_INT(again->handle, handle);
+	errno = 0;
+	CHECK_INT(p2pv_mr_query(again, &mi), -1);
+	CHECK_INT(errno, ENOENT);
+	CHECK_INT(ibv_dereg_mr(again), 0);
+	/* the same through the library's own registration of host memory */
+	flog()->next_mr = &storage;
+	mr = p2pv_reg_buf(&pd, b, 4096, 4096, ACC);
+	CHECK_INT(ibv_dereg_mr(mr), 0);
+	flog()->next_mr = &storage;
+	again = p2pv_reg_mr(&pd, host, 4096, ACC);
+	CHECK(again == mr);
+	CHECK_INT(p2pv_mr_query(again, &mi), -1);
+	CHECK_INT(errno, ENOENT);
+	CHECK_INT(p2pv_dereg_mr(again), 0);
+	flog()->static_mr = NULL;
+	free(host);
+	teardown(b, fd);
+}
+
+/*
+ * An MR outliving its buffer: the buffer's dma-buf fd is closed by
+ * p2pv_buf_free() and its number may name another file at once; the MR's
+ * description must not hand that number out (nor ask the kernel about it).
+ */
+static void t_fd_after_free(void)
+{
+	struct p2pv_mr_info mi;
+	struct p2pv_buf *b;
+	struct ibv_mr *mr, *mr2;
+	int fd, old_fd, other;
+
+	b = setup_with_buf(&fd);
+	if (!b)
+		return;
+	mr = p2pv_reg_buf(&pd, b, 0, 4096, ACC);
+	mr2 = p2pv_reg_mr(&pd, (char *)b->addr + 4096, 4096, ACC);
+	CHECK(mr != NULL && mr2 != NULL);
+	CHECK_INT(p2pv_mr_query(mr, &mi), 0);		/* answer kept */
+	CHECK_INT(mi.dmabuf_fd, b->dmabuf_fd);
+	old_fd = b->dmabuf_fd;
+	CHECK_INT(p2pv_buf_free(b), 0);
+	other = memfd_create("other-file", MFD_CLOEXEC);
+	CHECK(other >= 0);
+	if (other != old_fd) {		/* make the number name another file */
+		CHECK_INT(dup2(other, old_fd), old_fd);
+		close(other);
+	}
+	CHECK_INT(p2pv_mr_query(mr, &mi), 0);
+	CHECK_INT(mi.dmabuf_fd, -1);
+	CHECK_INT(p2pv_mr_query(mr2, &mi), 0);		/* asked first now */
+	CHECK_INT(mi.dmabuf_fd, -1);
+	CHECK_INT(p2pv_dereg_mr(mr), 0);
+	CHECK_INT(p2pv_dereg_mr(mr2), 0);
+	close(old_fd);
+	close(fd);
+	fs_fini(&fs);
+}
+
 static const struct tcase cases[] = {
+	{ "handle_reused", t_handle_reused },
+	{ "fd_after_free", t_fd_after_free },
 	{ "procmap_enotty", t_procmap_enotty },
 	{ "many_mrs", t_many_mrs },
 	{ "kernel_path", t_kernel_path },
