@@ -59,12 +59,12 @@ struct mr_rec {
 
 #define MRT_MIN_BITS 6
 static struct {
-	int lock;
+	pthread_mutex_t lock;
 	unsigned bits;			/* capacity 1 << bits, 0: none yet */
 	size_t n;
 	struct mr_rec *slot;
 	uint64_t last_serial;
-} mrt;
+} mrt = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static P2PV_HOT size_t mrt_home(const struct ibv_context *context,
 				uint32_t handle, unsigned bits)
@@ -98,23 +98,63 @@ static P2PV_HOT bool rec_is_for(const struct mr_rec *r, const struct ibv_mr *mr)
 	       r->length == mr->length;
 }
 
-/* twice the capacity (or the first table); locked; 0 or -1 */
-static int mrt_grow(void)
+static bool mrt_has_room(size_t n)
 {
-	unsigned bits = mrt.bits ? mrt.bits + 1 : MRT_MIN_BITS;
-	struct mr_rec *old = mrt.slot, *r;
+	return mrt.bits && ((n + 1) << 1) <= ((size_t)1 << mrt.bits);
+}
+
+/* the records moved into the empty table r of 1 << bits slots; locked;
+ * returns the old table, for the caller to free after the lock */
+static struct mr_rec *mrt_install(struct mr_rec *r, unsigned bits)
+{
+	struct mr_rec *old = mrt.slot;
 	size_t i, oldcap = mrt.bits ? (size_t)1 << mrt.bits : 0;
 
-	r = calloc((size_t)1 << bits, sizeof(*r));
-	if (!r)
-		return -1;
 	mrt.slot = r;
 	mrt.bits = bits;
 	for (i = 0; i < oldcap; i++)
 		if (old[i].context)
 			*mrt_find(old[i].context, old[i].handle) = old[i];
+	return old;
+}
+
+/*
+ * Take the lock with room for one more record: a table twice as large is
+ * allocated with the lock dropped.  Without memory the full table still
+ * takes records up to its capacity.  0 locked, -1 unlocked.
+ */
+static int mrt_lock_with_room(void)
+{
+	struct mr_rec *bigger = NULL, *old = NULL;
+	unsigned want = 0;
+
+	for (;;) {
+		pthread_mutex_lock(&mrt.lock);
+		if (mrt_has_room(mrt.n))
+			break;
+		if (bigger && want == (mrt.bits ? mrt.bits + 1 : MRT_MIN_BITS)) {
+			old = mrt_install(bigger, want);
+			bigger = NULL;
+			break;
+		}
+		want = mrt.bits ? mrt.bits + 1 : MRT_MIN_BITS;
+		pthread_mutex_unlock(&mrt.lock);
+		free(bigger);
+		bigger = calloc((size_t)1 << want, sizeof(*bigger));
+		if (!bigger) {
+			pthread_mutex_lock(&mrt.lock);
+			if (mrt.bits && mrt.n + 1 < ((size_t)1 << mrt.bits))
+				return 0;
+			pthread_mutex_unlock(&mrt.lock);
+			return -1;
+		}
+	}
+	if (!old && !bigger)
+		return 0;
+	pthread_mutex_unlock(&mrt.lock);
 	free(old);
-	return 0;
+	free(bigger);
+	return mrt_lock_with_room();
 }
 
 /* remove the record of slot s, shifting the probe chain back; locked */
@@ -143,12 +183,12 @@ static P2PV_HOT void mrt_delete(struct mr_rec *s)
  * fork()), so its table starts empty: p2pv_mr_query() there says ENOENT. */
 static void mrt_fork_prepare(void)
 {
-	p2pv_lock(&mrt.lock);
+	pthread_mutex_lock(&mrt.lock);
 }
 
 static void mrt_fork_parent(void)
 {
-	p2pv_unlock(&mrt.lock);
+	pthread_mutex_unlock(&mrt.lock);
 }
 
 static void mrt_fork_child(void)
@@ -161,7 +201,7 @@ static void mrt_fork_child(void)
 		mrt.slot[i].context = NULL;
 	}
 	mrt.n = 0;
-	mrt.lock = 0;
+	pthread_mutex_unlock(&mrt.lock);
 }
 
 __attribute__((constructor)) static void mrt_fork_safe(void)
@@ -186,15 +226,9 @@ static P2PV_HOT void remember_mr(struct ibv_mr *mr, struct mr_rec *rec)
 	rec->rkey = mr->rkey;
 	rec->mr = mr;
 	rec->pd = mr->pd;
-	if (!rec->context)
-		return;		/* not a verbs object of a device: nothing to key */
-	p2pv_lock(&mrt.lock);
+	if (!rec->context || mrt_lock_with_room() < 0)
+		return;		/* nothing to key it by, or no memory */
 	rec->serial = ++mrt.last_serial;
-	if (((mrt.n + 1) << 1) > ((size_t)1 << mrt.bits) && mrt_grow() < 0 &&
-	    mrt.n + 1 >= ((size_t)1 << mrt.bits)) {
-		p2pv_unlock(&mrt.lock);
-		return;
-	}
 	s = mrt_find(rec->context, rec->handle);
 	if (!s->context) {
 		*s = *rec;
@@ -203,7 +237,7 @@ static P2PV_HOT void remember_mr(struct ibv_mr *mr, struct mr_rec *rec)
 		stale = s->answer;
 		*s = *rec;
 	}
-	p2pv_unlock(&mrt.lock);
+	pthread_mutex_unlock(&mrt.lock);
 	if (stale)
 		free(stale);
 }
@@ -221,7 +255,7 @@ static int lookup_mr(const struct ibv_mr *mr, struct mr_rec *rec,
 
 	if (!mr->context)
 		return -1;
-	p2pv_lock(&mrt.lock);
+	pthread_mutex_lock(&mrt.lock);
 	if (mrt.n) {
 		s = mrt_find(mr->context, mr->handle);
 		if (s->context && rec_is_for(s, mr)) {
@@ -234,7 +268,7 @@ static int lookup_mr(const struct ibv_mr *mr, struct mr_rec *rec,
 			mrt_delete(s);
 		}
 	}
-	p2pv_unlock(&mrt.lock);
+	pthread_mutex_unlock(&mrt.lock);
 	free(stale);
 	return ret;
 }
@@ -247,7 +281,7 @@ static struct p2pv_mr_info *store_answer(const struct ibv_mr *mr,
 {
 	struct mr_rec *s;
 
-	p2pv_lock(&mrt.lock);
+	pthread_mutex_lock(&mrt.lock);
 	if (mrt.n) {
 		s = mrt_find(mr->context, mr->handle);
 		if (s->context && s->serial == serial && !s->answer) {
@@ -255,7 +289,7 @@ static struct p2pv_mr_info *store_answer(const struct ibv_mr *mr,
 			answer = NULL;
 		}
 	}
-	p2pv_unlock(&mrt.lock);
+	pthread_mutex_unlock(&mrt.lock);
 	return answer;
 }
 
@@ -265,7 +299,7 @@ void p2pv_mr_buffer_gone(uint64_t buf_serial)
 
 	if (!__atomic_load_n(&mrt.n, __ATOMIC_RELAXED))
 		return;
-	p2pv_lock(&mrt.lock);
+	pthread_mutex_lock(&mrt.lock);
 	for (i = 0; mrt.bits && i < (size_t)1 << mrt.bits; i++) {
 		struct mr_rec *r = &mrt.slot[i];
 
@@ -275,7 +309,7 @@ void p2pv_mr_buffer_gone(uint64_t buf_serial)
 		if (r->answer)
 			r->answer->dmabuf_fd = -1;
 	}
-	p2pv_unlock(&mrt.lock);
+	pthread_mutex_unlock(&mrt.lock);
 }
 
 static P2PV_HOT void new_rec(struct mr_rec *rec, const struct p2pv_ptr_info *pi,
@@ -584,7 +618,7 @@ static P2PV_HOT void forget_mr(const struct ibv_mr *mr)
 
 	if (!mr->context || !__atomic_load_n(&mrt.n, __ATOMIC_RELAXED))
 		return;
-	p2pv_lock(&mrt.lock);
+	pthread_mutex_lock(&mrt.lock);
 	if (mrt.n) {
 		s = mrt_find(mr->context, mr->handle);
 		/* a stale record of this handle goes too */
@@ -593,7 +627,7 @@ static P2PV_HOT void forget_mr(const struct ibv_mr *mr)
 			mrt_delete(s);
 		}
 	}
-	p2pv_unlock(&mrt.lock);
+	pthread_mutex_unlock(&mrt.lock);
 	if (answer)
 		free(answer);
 }

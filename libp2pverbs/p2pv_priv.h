@@ -5,7 +5,6 @@
 
 #include <limits.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -154,34 +153,24 @@ int p2pv_vma_matches(uintptr_t start, uintptr_t end,
 		     const struct p2pv_vma_id *id);
 
 /*
- * The registries' lock: a spin lock that yields the CPU while another
- * thread holds it.  Held only around a lookup, an insertion or a removal in
- * memory (never across a system call or a verbs call), and kept in this
- * library's own code: the registration path touches no lock code of libc.
+ * The registries' locks are pthread mutexes: a waiter sleeps instead of
+ * spinning, so a SCHED_FIFO thread polling on the CPU of the holder cannot
+ * starve it.  Held only around a lookup, an insertion or a removal in
+ * memory: no system call, no allocation and no message (P2PV_DEBUG writes
+ * to stderr) while one is held; tables grow from memory allocated before
+ * the lock is taken.
  */
-static inline void p2pv_lock(int *l)
-{
-	while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE))
-		while (__atomic_load_n(l, __ATOMIC_RELAXED))
-			sched_yield();
-}
-
-static inline void p2pv_unlock(int *l)
-{
-	__atomic_store_n(l, 0, __ATOMIC_RELEASE);
-}
-
 /* registry.c: sorted, non-overlapping [start, end) ranges, one lock */
 struct p2pv_range {
 	uintptr_t start, end;
 	void *val;
 };
 struct p2pv_rmap {
-	int lock;
+	pthread_mutex_t lock;
 	struct p2pv_range *r;
 	size_t n, cap;
 };
-#define P2PV_RMAP_INIT { 0, NULL, 0, 0 }
+#define P2PV_RMAP_INIT { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0 }
 int p2pv_rmap_insert(struct p2pv_rmap *m, uintptr_t start, uintptr_t end,
 		     void *val);
 int p2pv_rmap_remove(struct p2pv_rmap *m, uintptr_t start, void **val);
