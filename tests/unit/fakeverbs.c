@@ -146,7 +146,8 @@ int ibv_dereg_mr(struct ibv_mr *mr)
 		return log_.dereg_errno;
 	if (mr->handle < MAX_HANDLES)
 		handle_used[mr->handle] = 0;
-	if (mr != log_.static_mr)
+	if (!log_.static_mr || mr < log_.static_mr ||
+	    mr >= log_.static_mr + (log_.static_mr_count ? log_.static_mr_count : 1))
 		free(mr);
 	return 0;
 }

@@ -19,9 +19,10 @@ struct fakeverbs_log {
 	/* set: the next MR is built in this struct instead of a new one, as
 	 * when the allocator hands out a deregistered MR's address again */
 	struct ibv_mr *next_mr;
-	/* set: ibv_dereg_mr() leaves this MR's memory alone (the test's own
-	 * storage, handed out through next_mr) */
+	/* set: ibv_dereg_mr() leaves the memory of these static_mr_count MRs
+	 * alone (the test's own storage, handed out through next_mr) */
 	struct ibv_mr *static_mr;
+	int static_mr_count;
 	/* set: ibv_reg_mr_iova2 fails with it (EFAULT: the range is not
 	 * (entirely) a P2P mapping) */
 	int iova2_errno;
