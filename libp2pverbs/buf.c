@@ -108,14 +108,16 @@ P2PV_HOT int p2pv_buf_find(const struct p2pv_buf *buf, struct p2pv_buf_ref *ref)
 	return p2pv_rmap_lookup(&live_bufs, (uintptr_t)buf, copy_ref, ref);
 }
 
-P2PV_EXPORT int p2pv_ptr_query(const void *ptr, struct p2pv_ptr_info *info)
+P2PV_EXPORT int p2pv_ptr_query(const void *ptr, struct p2pv_ptr_info *info,
+			       size_t inlen)
 {
 	struct p2pv_ptr_info tmp;
 
-	if (p2pv_ptr_lookup(ptr, 1, &tmp) < 0)
+	if (p2pv_out_check(info, inlen, P2PV_PTR_INFO_LEN_1_0,
+			   "p2pv_ptr_query") < 0 ||
+	    p2pv_ptr_lookup(ptr, 1, &tmp) < 0)
 		return -1;
-	if (info)
-		*info = tmp;
+	p2pv_out_fill(info, inlen, &tmp, sizeof(tmp));
 	return 0;
 }
 
@@ -205,7 +207,7 @@ static int check_named(const char *pci_addr, size_t length)
 {
 	struct p2pv_provider prov;
 
-	if (p2pv_query_provider(pci_addr, &prov) < 0)
+	if (p2pv_provider_read(pci_addr, &prov) < 0)
 		return -1;
 	if (!prov.published)
 		return p2pv_err(EACCES, "provider %s is not published", pci_addr);
@@ -279,21 +281,14 @@ static int check_attr(const struct p2pv_buf_alloc_attr *a, size_t inlen,
 {
 	const uint64_t known = P2PV_BUF_ALLOC_ATTR_MASK_ALIGNMENT |
 			       P2PV_BUF_ALLOC_ATTR_MASK_FLAGS;
-	size_t page = (size_t)sysconf(_SC_PAGESIZE), i;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 
-	if (!a)
-		return p2pv_err(EINVAL, "p2pv_buf_alloc_attr: NULL attributes");
-	if (inlen < offsetof(struct p2pv_buf_alloc_attr, reserved))
-		return p2pv_err(EINVAL, "p2pv_buf_alloc_attr: inlen %zu too small",
-				inlen);
+	if (p2pv_in_check(a, inlen, P2PV_BUF_ALLOC_ATTR_LEN_1_0, sizeof(*a),
+			  "p2pv_buf_alloc_attr") < 0)
+		return -1;
 	if (a->comp_mask & ~known)
 		return p2pv_err(EOPNOTSUPP, "p2pv_buf_alloc_attr: unknown comp_mask bits %#llx",
 				(unsigned long long)(a->comp_mask & ~known));
-	for (i = 0; i < sizeof(a->reserved) / sizeof(a->reserved[0]) &&
-		    offsetof(struct p2pv_buf_alloc_attr, reserved[i + 1]) <= inlen; i++)
-		if (a->reserved[i])
-			return p2pv_err(EOPNOTSUPP, "p2pv_buf_alloc_attr: reserved field %zu set",
-					i);
 	if ((a->comp_mask & P2PV_BUF_ALLOC_ATTR_MASK_FLAGS) &&
 	    (a->flags & ~(uint64_t)P2PV_BUF_ALLOC_P2P_ONLY))
 		return p2pv_err(EOPNOTSUPP, "p2pv_buf_alloc_attr: unknown flags %#llx",

@@ -124,13 +124,16 @@ static int skipped(const char *bdf, const char (*skip)[P2PV_PCI_ADDR_LEN],
 	return 0;
 }
 
+/* out and paths (path_len bytes apart) in the caller's layout */
 static int choose_locked(const char *const *names, int num,
 			 uint64_t min_available,
 			 const char (*skip)[P2PV_PCI_ADDR_LEN], int nskip,
-			 struct p2pv_provider *out, struct p2pv_path *paths)
+			 struct p2pv_provider *out, size_t out_len,
+			 struct p2pv_path *paths, size_t path_len)
 {
 	struct p2pv_graph *g = p2pv_graph_get();
 	struct p2pv_graph_device **devs;
+	struct p2pv_provider chosen;
 	struct candidate *cand;
 	struct tally t = { 0 };
 	int i, k, n = 0, best, ret = -1;
@@ -167,11 +170,13 @@ static int choose_locked(const char *const *names, int num,
 			 t.refused ? "; last: " : "", t.last_refusal);
 		goto out;
 	}
-	*out = g->prov[cand[best].prov].info;
-	out->available = avail;
+	chosen = g->prov[cand[best].prov].info;
+	chosen.available = avail;
+	p2pv_out_fill(out, out_len, &chosen, sizeof(chosen));
 	for (k = 0; paths && k < num; k++)
-		p2pv_path_copy_out(&paths[k],
-				   p2pv_graph_path(devs[k], cand[best].prov));
+		p2pv_out_fill((char *)paths + (size_t)k * path_len, path_len,
+			      p2pv_graph_path(devs[k], cand[best].prov),
+			      sizeof(struct p2pv_path));
 	ret = 0;
 out:
 	free(devs);
@@ -182,12 +187,17 @@ out:
 P2PV_EXPORT int p2pv_choose_provider_by_name(const char *const *names, int num,
 					     uint64_t min_available,
 					     struct p2pv_provider *out,
-					     struct p2pv_path *paths)
+					     size_t out_len,
+					     struct p2pv_path *paths,
+					     size_t path_len)
 {
 	int k, ret;
 
-	if (!out)
-		return p2pv_err(EINVAL, "p2pv_choose_provider: NULL output");
+	if (p2pv_out_check(out, out_len, P2PV_PROVIDER_LEN_1_0,
+			   "p2pv_choose_provider") < 0 ||
+	    (paths && p2pv_out_check(paths, path_len, P2PV_PATH_LEN_1_0,
+				     "p2pv_choose_provider") < 0))
+		return -1;
 	if (num < 0 || (num > 0 && !names) || num > 4096)
 		return p2pv_err(EINVAL, "p2pv_choose_provider: bad device list");
 	for (k = 0; k < num; k++)
@@ -195,7 +205,8 @@ P2PV_EXPORT int p2pv_choose_provider_by_name(const char *const *names, int num,
 			return p2pv_err(EINVAL, "p2pv_choose_provider: NULL device %d", k);
 	if (p2pv_graph_lock() < 0)
 		return -1;
-	ret = choose_locked(names, num, min_available, NULL, 0, out, paths);
+	ret = choose_locked(names, num, min_available, NULL, 0, out, out_len,
+			    paths, path_len);
 	p2pv_graph_unlock();
 	return ret;
 }
@@ -208,15 +219,16 @@ int p2pv_choose_skip(const char *const *names, int num, uint64_t min_available,
 
 	if (p2pv_graph_lock() < 0)
 		return -1;
-	ret = choose_locked(names, num, min_available, skip, nskip, out, NULL);
+	ret = choose_locked(names, num, min_available, skip, nskip, out,
+			    sizeof(*out), NULL, 0);
 	p2pv_graph_unlock();
 	return ret;
 }
 
 P2PV_EXPORT int p2pv_choose_provider(struct ibv_device *const *devices, int num,
 				     uint64_t min_available,
-				     struct p2pv_provider *out,
-				     struct p2pv_path *paths)
+				     struct p2pv_provider *out, size_t out_len,
+				     struct p2pv_path *paths, size_t path_len)
 {
 	const char **names;
 	int k, ret;
@@ -233,7 +245,8 @@ P2PV_EXPORT int p2pv_choose_provider(struct ibv_device *const *devices, int num,
 		}
 		names[k] = devices[k]->name;
 	}
-	ret = p2pv_choose_provider_by_name(names, num, min_available, out, paths);
+	ret = p2pv_choose_provider_by_name(names, num, min_available, out,
+					   out_len, paths, path_len);
 	free(names);
 	return ret;
 }

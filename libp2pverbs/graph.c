@@ -250,7 +250,7 @@ static int build(void)
 
 	drop_all();
 	memset(&graph.ctx, 0, sizeof(graph.ctx));
-	list = p2pv_get_provider_list(&n);
+	list = p2pv_provider_list(&n);
 	if (!list)
 		return -1;
 	graph.prov = calloc(n ? (size_t)n : 1, sizeof(*graph.prov));
@@ -433,20 +433,15 @@ const struct p2pv_path *p2pv_graph_path(struct p2pv_graph_device *d, int prov)
 	return &d->paths[prov];
 }
 
-void p2pv_path_copy_out(struct p2pv_path *out, const struct p2pv_path *p)
-{
-	*out = *p;	/* comp_mask says which optional fields are filled */
-}
-
 P2PV_EXPORT int p2pv_query_path_by_name(const char *provider,
 					const char *ibdev_name,
-					struct p2pv_path *path)
+					struct p2pv_path *path, size_t inlen)
 {
 	struct p2pv_graph_device *d;
 	int i, ret = -1;
 
-	if (!path)
-		return p2pv_err(EINVAL, "p2pv_query_path: NULL path");
+	if (p2pv_out_check(path, inlen, P2PV_PATH_LEN_1_0, "p2pv_query_path") < 0)
+		return -1;
 	if (p2pv_parse_bdf(provider, NULL, NULL, NULL, NULL) < 0)
 		return -1;
 	if (!ibdev_name)
@@ -460,7 +455,8 @@ P2PV_EXPORT int p2pv_query_path_by_name(const char *provider,
 	}
 	d = p2pv_graph_device(ibdev_name);
 	if (d) {
-		p2pv_path_copy_out(path, p2pv_graph_path(d, i));
+		p2pv_out_fill(path, inlen, p2pv_graph_path(d, i),
+			      sizeof(struct p2pv_path));
 		ret = 0;
 	}
 	p2pv_graph_unlock();
@@ -468,18 +464,18 @@ P2PV_EXPORT int p2pv_query_path_by_name(const char *provider,
 }
 
 P2PV_EXPORT int p2pv_query_path(const char *provider, struct ibv_device *device,
-				struct p2pv_path *path)
+				struct p2pv_path *path, size_t inlen)
 {
 	if (!device)
 		return p2pv_err(EINVAL, "p2pv_query_path: NULL device");
-	return p2pv_query_path_by_name(provider, device->name, path);
+	return p2pv_query_path_by_name(provider, device->name, path, inlen);
 }
 
 P2PV_EXPORT int p2pv_query_path_ctx(const char *provider,
 				    struct ibv_context *ctx,
-				    struct p2pv_path *path)
+				    struct p2pv_path *path, size_t inlen)
 {
 	if (!ctx || !ctx->device)
 		return p2pv_err(EINVAL, "p2pv_query_path_ctx: NULL context");
-	return p2pv_query_path_by_name(provider, ctx->device->name, path);
+	return p2pv_query_path_by_name(provider, ctx->device->name, path, inlen);
 }

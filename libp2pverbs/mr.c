@@ -392,7 +392,7 @@ static void resolve(const struct ibv_mr *mr, const struct mr_rec *rec,
 		info->reg_method = P2PV_MR_REG_HOST;
 		info->mode = P2PV_MAP_UNKNOWN;
 		info->path_class = P2PV_PATH_SYS;
-		info->source = P2PV_SOURCE_SYSFS;
+		info->source = P2PV_SOURCE_SYSFS_ESTIMATE;
 		info->dmabuf_fd = -1;
 		return;
 	}
@@ -646,13 +646,17 @@ P2PV_EXPORT P2PV_HOT int p2pv_dereg_mr(struct ibv_mr *mr)
 	return 0;
 }
 
-P2PV_EXPORT int p2pv_mr_query(const struct ibv_mr *mr, struct p2pv_mr_info *info)
+P2PV_EXPORT int p2pv_mr_query(const struct ibv_mr *mr, struct p2pv_mr_info *info,
+			      size_t inlen)
 {
 	struct p2pv_mr_info answer, *keep;
 	struct mr_rec rec;
 
-	if (!mr || !info)
-		return p2pv_err(EINVAL, "p2pv_mr_query: NULL argument");
+	if (!mr)
+		return p2pv_err(EINVAL, "p2pv_mr_query: NULL mr");
+	if (p2pv_out_check(info, inlen, P2PV_MR_INFO_LEN_1_0,
+			   "p2pv_mr_query") < 0)
+		return -1;
 	rec.answer = NULL;
 	if (lookup_mr(mr, &rec, &answer) < 0)
 		return p2pv_err(ENOENT, "MR %p was not registered on P2P memory by libp2pverbs",
@@ -665,7 +669,7 @@ P2PV_EXPORT int p2pv_mr_query(const struct ibv_mr *mr, struct p2pv_mr_info *info
 			free(store_answer(mr, rec.serial, keep));
 		}
 	}
-	*info = answer;
+	p2pv_out_fill(info, inlen, &answer, sizeof(answer));
 	return 0;
 }
 

@@ -28,6 +28,25 @@ void p2pv_set_message(const char *fmt, ...)
 /* a diagnostic line on stderr, only when P2PV_DEBUG is set */
 void p2pv_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* inlen.c: structs passed with their size (see p2pverbs.h).  The sizes of
+ * libp2pverbs 1.0, the least a caller may pass; fields appended later do
+ * not change them. */
+#define P2PV_END(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
+#define P2PV_PROVIDER_LEN_1_0	P2PV_END(struct p2pv_provider, numa_node)
+#define P2PV_PATH_LEN_1_0	P2PV_END(struct p2pv_path, client_numa_node)
+#define P2PV_PTR_INFO_LEN_1_0	P2PV_END(struct p2pv_ptr_info, provider)
+#define P2PV_MR_INFO_LEN_1_0	P2PV_END(struct p2pv_mr_info, reg_method)
+#define P2PV_BUF_ALLOC_ATTR_LEN_1_0 P2PV_END(struct p2pv_buf_alloc_attr, flags)
+/* out non-NULL and inlen large enough: 0, or -1 + EINVAL and a message */
+int p2pv_out_check(const void *out, size_t inlen, size_t len_1_0,
+		   const char *what);
+/* clear inlen bytes of out and copy what fits of src (size bytes) */
+void p2pv_out_fill(void *out, size_t inlen, const void *src, size_t size);
+/* in non-NULL, inlen large enough (EINVAL), bytes past size zero
+ * (EOPNOTSUPP): 0 or -1 */
+int p2pv_in_check(const void *in, size_t inlen, size_t len_1_0, size_t size,
+		  const char *what);
+
 /* sysfs.c */
 /* snprintf that reports truncation: 0 or -1 (ENAMETOOLONG, message set) */
 int p2pv_fmt(char *out, size_t n, const char *fmt, ...)
@@ -92,8 +111,10 @@ void p2pv_path_compute(struct p2pv_topo_ctx *ctx, const struct p2pv_chain *prov,
 		       const struct p2pv_chain *cli, int node_fd,
 		       struct p2pv_path *path);
 
-/* provider.c */
+/* provider.c: the providers as sysfs lists them, in this library's struct */
 int p2pv_provider_available(const char *bdf, uint64_t *available);
+struct p2pv_provider *p2pv_provider_list(int *num);
+int p2pv_provider_read(const char *pci_addr, struct p2pv_provider *out);
 
 /* graph.c: the provider x device graph, under one lock */
 struct p2pv_graph_provider {
@@ -131,8 +152,6 @@ struct p2pv_graph *p2pv_graph_get(void);
 int p2pv_graph_find_provider(const char *bdf);
 struct p2pv_graph_device *p2pv_graph_device(const char *ibdev);
 const struct p2pv_path *p2pv_graph_path(struct p2pv_graph_device *d, int prov);
-/* copy honouring out->comp_mask */
-void p2pv_path_copy_out(struct p2pv_path *out, const struct p2pv_path *p);
 /* the cache of available memory (locked: refresh; unlocked: the notes) */
 void p2pv_graph_refresh_available(void);
 void p2pv_graph_note_alloc(const char *bdf, size_t length, int err);

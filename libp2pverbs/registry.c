@@ -38,7 +38,8 @@ static int lock_with_room(struct p2pv_rmap *m)
 		if (m->n < m->cap)
 			break;
 		if (bigger && want > m->cap) {
-			memcpy(bigger, m->r, m->n * sizeof(*m->r));
+			if (m->n)
+				memcpy(bigger, m->r, m->n * sizeof(*m->r));
 			old = m->r;
 			m->r = bigger;
 			m->cap = want;

@@ -73,7 +73,7 @@ int main(int argc, char **argv)
 		goto out_buf;
 	}
 	printf("mr: lkey 0x%x rkey 0x%x\n", mr->lkey, mr->rkey);
-	if (p2pv_mr_query(mr, &info) == 0 && info.mode_known)
+	if (p2pv_mr_query(mr, &info, sizeof(info)) == 0 && info.mode_known)
 		printf("path: %s, mode %s (%s)\n", p2pv_path_class_str(info.path_class),
 		       p2pv_map_mode_str(info.mode),
 		       p2pv_answer_source_str(info.source));

@@ -154,7 +154,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: --json and --dot are exclusive\n", argv[0]);
 		return 2;
 	}
-	prov = p2pv_get_provider_list(&np);
+	prov = p2pv_get_provider_list(&np, sizeof(struct p2pv_provider));
 	if (!prov) {
 		fprintf(stderr, "%s: %s\n", argv[0], p2pv_last_error());
 		return 1;
@@ -173,7 +173,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < np; i++)
 		for (j = 0; j < nd; j++)
 			if (p2pv_query_path_by_name(prov[i].pci_addr, devs[j].name,
-						    &paths[i * nd + j]) < 0)
+						    &paths[i * nd + j], sizeof(struct p2pv_path)) < 0)
 				paths[i * nd + j].num_hops = -1;
 
 	if (json) {
@@ -309,8 +309,9 @@ int main(int argc, char **argv)
 				}
 				printf("\n");
 			}
-			printf("(class/mode/source: kernel = the kernel's own decision, sysfs = derived\n"
-			       " from sysfs, \"unknown\" where sysfs cannot tell without root)\n");
+			printf("(class/mode/source: kernel = the kernel's own decision, sysfs-estimate =\n"
+			       " the library's estimate from sysfs where the kernel cannot be asked,\n"
+			       " \"unknown\" where sysfs cannot tell without root)\n");
 		}
 		if (verbose)
 			for (i = 0; i < np; i++)

@@ -76,7 +76,7 @@ static int is(const struct scenario *sc, const char *name)
 static int list_null(const struct scenario *sc)
 {
 	(void)sc;
-	return ERR_PTR(p2pv_get_provider_list(NULL));
+	return ERR_PTR(p2pv_get_provider_list(NULL, sizeof(struct p2pv_provider)));
 }
 
 static int list_unreadable(const struct scenario *sc)
@@ -98,7 +98,7 @@ static int list_unreadable(const struct scenario *sc)
 	fd = open(p, O_CREAT | O_WRONLY, 0644);	/* a file, not a directory */
 	close(fd);
 	setenv("P2PV_SYSFS_ROOT", root, 1);
-	err = ERR_PTR(p2pv_get_provider_list(&num));
+	err = ERR_PTR(p2pv_get_provider_list(&num, sizeof(struct p2pv_provider)));
 	setenv("P2PV_SYSFS_ROOT", keep, 1);
 	unlink(p);
 	snprintf(p, sizeof(p), "%s/bus/pci", root);
@@ -112,7 +112,7 @@ static int list_unreadable(const struct scenario *sc)
 static int query_provider_null(const struct scenario *sc)
 {
 	(void)sc;
-	return ERR_INT(p2pv_query_provider(PROV, NULL));
+	return ERR_INT(p2pv_query_provider(PROV, NULL, sizeof(struct p2pv_provider)));
 }
 
 static int query_provider_malformed(const struct scenario *sc)
@@ -120,7 +120,7 @@ static int query_provider_malformed(const struct scenario *sc)
 	struct p2pv_provider p;
 
 	(void)sc;
-	return ERR_INT(p2pv_query_provider("0000:03:00", &p));
+	return ERR_INT(p2pv_query_provider("0000:03:00", &p, sizeof(p)));
 }
 
 static int query_provider_not_provider(const struct scenario *sc)
@@ -128,7 +128,7 @@ static int query_provider_not_provider(const struct scenario *sc)
 	struct p2pv_provider p;
 
 	(void)sc;
-	return ERR_INT(p2pv_query_provider(NOT_PROV, &p));
+	return ERR_INT(p2pv_query_provider(NOT_PROV, &p, sizeof(p)));
 }
 
 static int query_provider_missing_file(const struct scenario *sc)
@@ -136,13 +136,29 @@ static int query_provider_missing_file(const struct scenario *sc)
 	struct p2pv_provider p;
 
 	(void)sc;
-	return ERR_INT(p2pv_query_provider(BROKEN, &p));
+	return ERR_INT(p2pv_query_provider(BROKEN, &p, sizeof(p)));
+}
+
+static int list_small_inlen(const struct scenario *sc)
+{
+	int num;
+
+	(void)sc;
+	return ERR_PTR(p2pv_get_provider_list(&num, 8));
+}
+
+static int query_provider_small_inlen(const struct scenario *sc)
+{
+	struct p2pv_provider p;
+
+	(void)sc;
+	return ERR_INT(p2pv_query_provider(PROV, &p, 8));
 }
 
 /* ---- paths ---- */
 
-static int path_call(const struct scenario *sc, const char *prov,
-		     const char *ibdev, struct p2pv_path *path)
+static int path_call_len(const struct scenario *sc, const char *prov,
+			 const char *ibdev, struct p2pv_path *path, size_t len)
 {
 	struct ibv_device d;
 	struct ibv_context c;
@@ -151,10 +167,23 @@ static int path_call(const struct scenario *sc, const char *prov,
 	snprintf(d.name, sizeof(d.name), "%s", ibdev ? ibdev : "");
 	c.device = &d;
 	if (is(sc, "p2pv_query_path"))
-		return ERR_INT(p2pv_query_path(prov, ibdev ? &d : NULL, path));
+		return ERR_INT(p2pv_query_path(prov, ibdev ? &d : NULL, path, len));
 	if (is(sc, "p2pv_query_path_ctx"))
-		return ERR_INT(p2pv_query_path_ctx(prov, ibdev ? &c : NULL, path));
-	return ERR_INT(p2pv_query_path_by_name(prov, ibdev, path));
+		return ERR_INT(p2pv_query_path_ctx(prov, ibdev ? &c : NULL, path, len));
+	return ERR_INT(p2pv_query_path_by_name(prov, ibdev, path, len));
+}
+
+static int path_call(const struct scenario *sc, const char *prov,
+		     const char *ibdev, struct p2pv_path *path)
+{
+	return path_call_len(sc, prov, ibdev, path, sizeof(*path));
+}
+
+static int path_small_inlen(const struct scenario *sc)
+{
+	struct p2pv_path p;
+
+	return path_call_len(sc, PROV, "mlx5_0", &p, 100);
 }
 
 static int path_null_path(const struct scenario *sc)
@@ -202,8 +231,8 @@ static int choose_call(const struct scenario *sc, const char *ibdev,
 	memset(&d, 0, sizeof(d));
 	snprintf(d.name, sizeof(d.name), "%s", ibdev);
 	if (is(sc, "p2pv_choose_provider"))
-		return ERR_INT(p2pv_choose_provider(&dp, 1, min, out, NULL));
-	return ERR_INT(p2pv_choose_provider_by_name(&name, 1, min, out, NULL));
+		return ERR_INT(p2pv_choose_provider(&dp, 1, min, out, sizeof(*out), NULL, 0));
+	return ERR_INT(p2pv_choose_provider_by_name(&name, 1, min, out, sizeof(*out), NULL, 0));
 }
 
 static int choose_null_out(const struct scenario *sc)
@@ -216,8 +245,8 @@ static int choose_bad_count(const struct scenario *sc)
 	struct p2pv_provider out;
 
 	if (is(sc, "p2pv_choose_provider"))
-		return ERR_INT(p2pv_choose_provider(NULL, -1, 0, &out, NULL));
-	return ERR_INT(p2pv_choose_provider_by_name(NULL, 3, 0, &out, NULL));
+		return ERR_INT(p2pv_choose_provider(NULL, -1, 0, &out, sizeof(out), NULL, 0));
+	return ERR_INT(p2pv_choose_provider_by_name(NULL, 3, 0, &out, sizeof(out), NULL, 0));
 }
 
 static int choose_none_fits(const struct scenario *sc)
@@ -225,6 +254,18 @@ static int choose_none_fits(const struct scenario *sc)
 	struct p2pv_provider out;
 
 	return choose_call(sc, "mlx5_0", (uint64_t)1 << 40, &out);
+}
+
+static int choose_small_inlen(const struct scenario *sc)
+{
+	const char *name = "mlx5_0";
+	struct p2pv_provider out;
+	struct p2pv_path path;
+
+	if (is(sc, "p2pv_choose_provider"))
+		return ERR_INT(p2pv_choose_provider(NULL, 0, 0, &out, 16, NULL, 0));
+	return ERR_INT(p2pv_choose_provider_by_name(&name, 1, 0, &out,
+						    sizeof(out), &path, 16));
 }
 
 static int choose_no_device(const struct scenario *sc)
@@ -333,6 +374,26 @@ static int alloc_attr_null(const struct scenario *sc)
 	return ERR_PTR(p2pv_buf_alloc_attr(NULL, 0));
 }
 
+static int alloc_attr_small_inlen(const struct scenario *sc)
+{
+	struct p2pv_buf_alloc_attr a = { .length = 4096 };
+
+	(void)sc;
+	return ERR_PTR(p2pv_buf_alloc_attr(&a, 8));
+}
+
+/* a struct of a later header that sets a field this library lacks */
+static int alloc_attr_later_field(const struct scenario *sc)
+{
+	struct {
+		struct p2pv_buf_alloc_attr a;
+		uint64_t later;
+	} big = { { .length = 4096 }, 1 };
+
+	(void)sc;
+	return ERR_PTR(p2pv_buf_alloc_attr(&big.a, sizeof(big)));
+}
+
 static int alloc_attr_unknown_mask(const struct scenario *sc)
 {
 	return alloc_call(sc, NULL, 4096, (uint64_t)1 << 40, 0);
@@ -387,7 +448,24 @@ static int ptr_query_host(const struct scenario *sc)
 	int x = 0;
 
 	(void)sc;
-	return ERR_INT(p2pv_ptr_query(&x, &pi));
+	return ERR_INT(p2pv_ptr_query(&x, &pi, sizeof(pi)));
+}
+
+static int ptr_query_null(const struct scenario *sc)
+{
+	int x = 0;
+
+	(void)sc;
+	return ERR_INT(p2pv_ptr_query(&x, NULL, sizeof(struct p2pv_ptr_info)));
+}
+
+static int ptr_query_small_inlen(const struct scenario *sc)
+{
+	struct p2pv_ptr_info pi;
+	int x = 0;
+
+	(void)sc;
+	return ERR_INT(p2pv_ptr_query(&x, &pi, 4));
 }
 
 /* ---- registration ---- */
@@ -540,7 +618,7 @@ static int dereg_busy(const struct scenario *sc)
 static int mr_query_null(const struct scenario *sc)
 {
 	(void)sc;
-	return ERR_INT(p2pv_mr_query(NULL, NULL));
+	return ERR_INT(p2pv_mr_query(NULL, NULL, sizeof(struct p2pv_mr_info)));
 }
 
 static int mr_query_unknown(const struct scenario *sc)
@@ -550,7 +628,17 @@ static int mr_query_unknown(const struct scenario *sc)
 
 	(void)sc;
 	memset(&mr, 0, sizeof(mr));
-	return ERR_INT(p2pv_mr_query(&mr, &mi));
+	return ERR_INT(p2pv_mr_query(&mr, &mi, sizeof(mi)));
+}
+
+static int mr_query_small_inlen(const struct scenario *sc)
+{
+	struct p2pv_mr_info mi;
+	struct ibv_mr mr;
+
+	(void)sc;
+	memset(&mr, 0, sizeof(mr));
+	return ERR_INT(p2pv_mr_query(&mr, &mi, 16));
 }
 
 static int probe_null(const struct scenario *sc)
@@ -607,17 +695,21 @@ static int probe_unexpected(const struct scenario *sc)
 static const struct scenario scenarios[] = {
 	{ "p2pv_get_provider_list", EINVAL, list_null, "NULL count" },
 	{ "p2pv_get_provider_list", EIO, list_unreadable, "devices not a directory" },
+	{ "p2pv_get_provider_list", EINVAL, list_small_inlen, "inlen below 1.0" },
 	{ "p2pv_query_provider", EINVAL, query_provider_null, "NULL out" },
+	{ "p2pv_query_provider", EINVAL, query_provider_small_inlen, "inlen below 1.0" },
 	{ "p2pv_query_provider", EINVAL, query_provider_malformed, "malformed address" },
 	{ "p2pv_query_provider", ENODEV, query_provider_not_provider, "not a provider" },
 	{ "p2pv_query_provider", ENOENT, query_provider_missing_file, "p2pmem/size missing" },
 	PATH3(EINVAL, path_null_path, "NULL path"),
 	PATH3(EINVAL, path_null_device, "NULL device"),
+	PATH3(EINVAL, path_small_inlen, "inlen below 1.0"),
 	PATH3(EINVAL, path_malformed, "malformed provider"),
 	PATH3(ENODEV, path_not_provider, "PCI function that is not a provider"),
 	PATH3(ENODEV, path_no_device, "no such RDMA device"),
 	CHOOSE2(EINVAL, choose_null_out, "NULL out"),
 	CHOOSE2(EINVAL, choose_bad_count, "bad device list"),
+	CHOOSE2(EINVAL, choose_small_inlen, "out_len or path_len below 1.0"),
 	CHOOSE2(ENODEV, choose_none_fits, "no provider large enough"),
 	CHOOSE2(ENODEV, choose_no_device, "no such RDMA device"),
 	{ "p2pv_set_policy", EINVAL, policy_bad, "unknown policy" },
@@ -631,7 +723,9 @@ static const struct scenario scenarios[] = {
 	ALLOC2(ENOSPC, alloc_too_large, "named provider too small"),
 	ALLOC2(EDQUOT, alloc_quota, "kernel: over user_limit"),
 	{ "p2pv_buf_alloc_attr", EINVAL, alloc_attr_null, "NULL attr" },
+	{ "p2pv_buf_alloc_attr", EINVAL, alloc_attr_small_inlen, "inlen below 1.0" },
 	{ "p2pv_buf_alloc_attr", EOPNOTSUPP, alloc_attr_unknown_mask, "unknown comp_mask" },
+	{ "p2pv_buf_alloc_attr", EOPNOTSUPP, alloc_attr_later_field, "a later field set" },
 	{ "p2pv_buf_import", EBADF, import_bad_fd, "fd -1" },
 	{ "p2pv_buf_import", EINVAL, import_zero, "zero length" },
 	{ "p2pv_buf_import", EINVAL, import_malformed, "malformed provider" },
@@ -639,6 +733,8 @@ static const struct scenario scenarios[] = {
 	{ "p2pv_buf_import", ENODEV, import_unmappable, "a socket" },
 	{ "p2pv_buf_free", EINVAL, free_null, "NULL" },
 	{ "p2pv_ptr_query", ENOENT, ptr_query_host, "host memory" },
+	{ "p2pv_ptr_query", EINVAL, ptr_query_null, "NULL info" },
+	{ "p2pv_ptr_query", EINVAL, ptr_query_small_inlen, "inlen below 1.0" },
 	REG3(EINVAL, reg_null_pd, "NULL pd"),
 	REG3(EINVAL, reg_crossing, "range crosses the buffer's end"),
 	REG3(EFAULT, reg_efault, "kernel: not a P2P mapping"),
@@ -654,6 +750,7 @@ static const struct scenario scenarios[] = {
 	{ "p2pv_dereg_mr", EINVAL, dereg_null, "NULL" },
 	{ "p2pv_dereg_mr", EBUSY, dereg_busy, "ibv_dereg_mr refuses" },
 	{ "p2pv_mr_query", EINVAL, mr_query_null, "NULL" },
+	{ "p2pv_mr_query", EINVAL, mr_query_small_inlen, "inlen below 1.0" },
 	{ "p2pv_mr_query", ENOENT, mr_query_unknown, "an MR the library does not know" },
 	{ "p2pv_dmabuf_mr_supported", EINVAL, probe_null, "NULL pd" },
 	{ "p2pv_dmabuf_mr_supported", EOPNOTSUPP, probe_eopnotsupp, "no dma-buf MRs" },

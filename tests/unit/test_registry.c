@@ -263,14 +263,14 @@ static void t_public_queries(void)
 	CHECK_INT(p2pv_is_p2p(a->addr), 1);
 	CHECK_INT(p2pv_is_p2p((char *)a->addr + 2 * page - 1), 1);
 	CHECK_INT(p2pv_is_p2p((char *)a->addr + 2 * page), 0);
-	CHECK_INT(p2pv_ptr_query((char *)a->addr + 5000, &pi), 0);
+	CHECK_INT(p2pv_ptr_query((char *)a->addr + 5000, &pi, sizeof(pi)), 0);
 	CHECK(pi.buf == a);
 	CHECK_INT(pi.offset, 5000);
 	CHECK_INT(pi.dmabuf_offset, 5000);
 	CHECK_INT(pi.remaining, 2 * page - 5000);
 	CHECK_STR(pi.provider, "0000:03:00.0");
 	CHECK_INT(pi.dmabuf_fd, a->dmabuf_fd);
-	CHECK_INT(p2pv_ptr_query((char *)b->addr + 10, &pi), 0);
+	CHECK_INT(p2pv_ptr_query((char *)b->addr + 10, &pi, sizeof(pi)), 0);
 	CHECK(pi.buf == b);
 	CHECK_INT(pi.dmabuf_offset, 3 * page + 110);
 	CHECK_INT(pi.remaining, 990);
@@ -286,7 +286,7 @@ static void t_public_queries(void)
 	CHECK_INT(p2pv_buf_free(a), 0);
 	CHECK_INT(p2pv_is_p2p(b->addr), 1);
 	CHECK_INT(p2pv_buf_free(b), 0);
-	CHECK_INT(p2pv_ptr_query(b, &pi), -1);
+	CHECK_INT(p2pv_ptr_query(b, &pi, sizeof(pi)), -1);
 	CHECK_INT(errno, ENOENT);
 	close(fd);
 }
@@ -338,7 +338,7 @@ static int fork_child(struct p2pv_buf *mine)
 	struct p2pv_ptr_info pi;
 	struct p2pv_buf *b;
 
-	if (p2pv_ptr_query((char *)mine->addr + 10, &pi) < 0 || pi.buf != mine)
+	if (p2pv_ptr_query((char *)mine->addr + 10, &pi, sizeof(pi)) < 0 || pi.buf != mine)
 		return 2;
 	((volatile char *)mine->addr)[0] = 'c';
 	b = p2pv_buf_import(churn_fd, 0, 4096, NULL);
