@@ -3,13 +3,13 @@
  * Memory registration.  The registration calls cost what the verbs call they
  * make costs, plus an in-memory lookup: no system call of their own.
  *
- * - p2pv_reg_mr*(): the range goes to ibv_reg_mr_iova2() by address.  The
- *   kernel resolves a range inside a P2P mapping to its dma-buf when it
- *   registers it, so the MR is on whatever memory is mapped there at that
- *   moment: the truth by construction, whatever the program did to the
- *   mapping.  The kernel always has that path (kernel-patches/0009-0012):
- *   EFAULT means the range is not (entirely) a P2P mapping any more, and
- *   it goes back to the caller as it is.
+ * - p2pv_reg_mr*(): the range goes to ibv_reg_mr_iova2() by address.  A
+ *   kernel with the by-address path (kernel-patches/0009-0012) resolves a
+ *   range inside a P2P mapping to its dma-buf when it registers it, so the
+ *   MR is on whatever memory is mapped there at that moment.  A kernel
+ *   without it answers EFAULT; for a range that is still the mapping of a
+ *   buffer of the library, the buffer is registered by its fd and offset
+ *   (reg_method P2PV_MR_REG_FD_FALLBACK), else EFAULT goes back as it is.
  * - p2pv_reg_buf(): the buffer itself, ibv_reg_dmabuf_mr() on its fd.
  *
  * What the registry believed (provider, dma-buf fd and offset) is kept per
@@ -439,21 +439,38 @@ static P2PV_HOT struct ibv_mr *reg_dmabuf(struct ibv_pd *pd,
 	return mr;
 }
 
-/* [addr, addr + length) lies in a P2P buffer as the registry knows it: the
- * kernel resolves the mapping to its dma-buf, or says why not */
+/*
+ * [addr, addr + length) lies in a P2P buffer as the registry knows it: a
+ * kernel with the by-address path (kernel-patches/0009-0012) resolves the
+ * mapping to its dma-buf.  A kernel without it cannot pin the pages of a
+ * dma-buf mapping and answers EFAULT; if the range is still the buffer's
+ * mapping (asked of the kernel on this error path only), the library
+ * registers the buffer by its dma-buf fd and offset instead.  Any other
+ * answer, or EFAULT for a range that is not the buffer's mapping any more,
+ * goes back to the caller.
+ */
 static P2PV_HOT struct ibv_mr *reg_p2p_addr(struct ibv_pd *pd,
 				   const struct p2pv_ptr_info *pi,
 				   const struct p2pv_buf_ref *ref,
 				   void *addr, size_t length, uint64_t iova,
 				   unsigned int access)
 {
+	uintptr_t start = (uintptr_t)addr;
 	struct mr_rec rec;
 	struct ibv_mr *mr;
+	int err;
 
 	new_rec(&rec, pi, ref, addr, length, iova, P2PV_MR_REG_MAPPING);
 	mr = ibv_reg_mr_iova2(pd, addr, length, iova, access);
-	if (!mr) {
-		reg_failed(errno, "ibv_reg_mr", &rec, length);
+	err = mr ? 0 : errno;
+	if (err == EFAULT &&
+	    p2pv_vma_matches(start, start + length, &ref->mapping)) {
+		rec.method = P2PV_MR_REG_FD_FALLBACK;
+		mr = reg_dmabuf(pd, &rec, addr, length, access);
+		if (!mr)
+			return NULL;
+	} else if (!mr) {
+		reg_failed(err, "ibv_reg_mr", &rec, length);
 		return NULL;
 	}
 	remember_mr(mr, &rec);

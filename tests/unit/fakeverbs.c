@@ -71,6 +71,33 @@ static struct ibv_mr *new_mr(struct ibv_pd *pd, void *addr, size_t length)
 	return mr;
 }
 
+/* Is any page of [addr, addr + length) in a shared mapping of a file?
+ * (The unit tests' dma-bufs are memfds mapped shared.) */
+static int in_shared_file_mapping(const void *addr, size_t length)
+{
+	unsigned long long start, end, ino, a = (uintptr_t)addr, e = a + length;
+	char perms[8], line[512];
+	int hit = 0;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	if (!f)
+		return 0;
+	while (!hit && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%llx-%llx %7s %*s %*s %llu", &start, &end,
+			   perms, &ino) == 4 &&
+		    start < e && a < end && perms[3] == 's' && ino)
+			hit = 1;
+	fclose(f);
+	return hit;
+}
+
+/* what a kernel without the by-address path answers, or 0 */
+static int va_path_refuses(const void *addr, size_t length)
+{
+	return log_.no_va_path && in_shared_file_mapping(addr, length) ?
+	       EFAULT : 0;
+}
+
 static void record(const char *fn, void *addr, size_t length, uint64_t iova,
 		   int access)
 {
@@ -87,8 +114,8 @@ struct ibv_mr *ibv_reg_mr(struct ibv_pd *pd, void *addr, size_t length,
 			  int access)
 {
 	record("ibv_reg_mr", addr, length, (uintptr_t)addr, access);
-	if (log_.reg_errno) {
-		errno = log_.reg_errno;
+	if (log_.reg_errno || va_path_refuses(addr, length)) {
+		errno = log_.reg_errno ? log_.reg_errno : EFAULT;
 		return NULL;
 	}
 	return new_mr(pd, addr, length);
@@ -99,8 +126,8 @@ struct ibv_mr *ibv_reg_mr_iova(struct ibv_pd *pd, void *addr, size_t length,
 			       uint64_t iova, int access)
 {
 	record("ibv_reg_mr_iova", addr, length, iova, access);
-	if (log_.reg_errno) {
-		errno = log_.reg_errno;
+	if (log_.reg_errno || va_path_refuses(addr, length)) {
+		errno = log_.reg_errno ? log_.reg_errno : EFAULT;
 		return NULL;
 	}
 	return new_mr(pd, addr, length);
@@ -111,8 +138,8 @@ struct ibv_mr *ibv_reg_mr_iova2(struct ibv_pd *pd, void *addr, size_t length,
 				uint64_t iova, unsigned int access)
 {
 	record("ibv_reg_mr_iova2", addr, length, iova, (int)access);
-	if (log_.iova2_errno) {
-		errno = log_.iova2_errno;
+	if (log_.iova2_errno || va_path_refuses(addr, length)) {
+		errno = log_.iova2_errno ? log_.iova2_errno : EFAULT;
 		return NULL;
 	}
 	return new_mr(pd, addr, length);

@@ -26,6 +26,11 @@ struct fakeverbs_log {
 	/* set: ibv_reg_mr_iova2 fails with it (EFAULT: the range is not
 	 * (entirely) a P2P mapping) */
 	int iova2_errno;
+	/* set: a kernel without the by-address path for P2P memory (no
+	 * kernel-patches/0009-0012): registering a range of a shared file
+	 * mapping by address fails with EFAULT, as pinning the pages of a
+	 * dma-buf mapping (VM_PFNMAP) does; other memory registers */
+	int no_va_path;
 	/* set: ibv_reg_mr and ibv_reg_mr_iova (host memory) fail with it */
 	int reg_errno;
 	/* set: the kernel has no PROCMAP_QUERY (before Linux 6.11): that

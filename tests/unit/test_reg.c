@@ -263,8 +263,10 @@ static void t_remapped(void)
 	fs_fini(&fs);
 }
 
-/* The kernel's EFAULT: the range is not (entirely) a P2P mapping.  It goes
- * back to the caller with a message; nothing else is tried */
+/* The kernel's EFAULT for a range that is not the buffer's mapping any
+ * more goes back to the caller with a message, nothing else tried; for the
+ * buffer's own mapping it means a kernel without the by-address path, and
+ * the buffer is registered by its fd (t_no_va_path has the details) */
 static void t_efault(void)
 {
 	struct p2pv_buf *b;
@@ -276,6 +278,11 @@ static void t_efault(void)
 		return;
 	flog()->iova2_errno = EFAULT;
 	p = (char *)b->addr + 4096 + 8;
+	p2pv_dereg_mr(p2pv_reg_mr(&pd, p, 100, ACC));
+	CHECK_INT(flog()->dmabuf_calls, 1);
+	flog()->dmabuf_calls = 0;
+
+	remap_anonymous(b);
 	errno = 0;
 	CHECK(p2pv_reg_mr(&pd, p, 100, ACC) == NULL);
 	CHECK_INT(errno, EFAULT);
@@ -285,12 +292,6 @@ static void t_efault(void)
 	CHECK(p2pv_reg_mr_iova2(&pd, p, 100, 0x1000, ACC) == NULL);
 	CHECK_INT(errno, EFAULT);
 	CHECK(p2pv_reg_mr_iova(&pd, p, 100, 0x1000, ACC) == NULL);
-	CHECK_INT(errno, EFAULT);
-	CHECK_INT(flog()->dmabuf_calls, 0);
-
-	/* remapped: the same */
-	remap_anonymous(b);
-	CHECK(p2pv_reg_mr(&pd, p, 100, ACC) == NULL);
 	CHECK_INT(errno, EFAULT);
 	CHECK_INT(flog()->dmabuf_calls, 0);
 
@@ -946,7 +947,97 @@ static void t_fd_after_free(void)
 	fs_fini(&fs);
 }
 
+/*
+ * A kernel with the P2PDMA allocator but without the by-address path
+ * (kernel-patches/0009-0012 absent): registering a dma-buf mapping by
+ * address is EFAULT there.  p2pv_reg_mr*() of a buffer of the library then
+ * registers it by its dma-buf fd and offset, and says so; host memory still
+ * goes by address, and a range that is no longer the buffer's mapping gets
+ * the kernel's EFAULT.
+ */
+static void t_no_va_path(void)
+{
+	struct p2pv_mr_info mi;
+	struct p2pv_buf *b;
+	struct ibv_mr *mr;
+	char *p, *host = malloc(4096);
+	void *again;
+	int fd, other;
+
+	b = setup_with_buf(&fd);
+	if (!b)
+		return;
+	flog()->no_va_path = 1;
+	p = (char *)b->addr + 100;
+	mr = p2pv_reg_mr(&pd, p, 200, ACC);
+	CHECK(mr != NULL);
+	CHECK_STR(flog()->last, "ibv_reg_dmabuf_mr");	/* after the EFAULT */
+	CHECK_INT(flog()->calls, 2);
+	CHECK_INT(flog()->fd, b->dmabuf_fd);
+	CHECK_INT(flog()->offset, 8192 + 100);
+	CHECK_INT(flog()->length, 200);
+	CHECK_INT(flog()->iova, (uintptr_t)p);
+	CHECK(mr && mr->addr == p);
+	CHECK_INT(p2pv_mr_query(mr, &mi, sizeof(mi)), 0);
+	CHECK_INT(mi.reg_method, P2PV_MR_REG_FD_FALLBACK);
+	CHECK_INT(mi.type, P2PV_MEM_P2P);
+	CHECK_INT(mi.dmabuf_offset, 8192 + 100);
+	CHECK_INT(mi.iova, (uintptr_t)p);
+	CHECK_STR(mi.provider, "0000:03:00.0");
+	CHECK_INT(p2pv_dereg_mr(mr), 0);
+	/* the iova entry points keep their iova */
+	mr = p2pv_reg_mr_iova(&pd, b->addr, 4096, 0x20000, ACC);
+	CHECK(mr != NULL);
+	CHECK_STR(flog()->last, "ibv_reg_dmabuf_mr");
+	CHECK_INT(flog()->iova, 0x20000);
+	p2pv_dereg_mr(mr);
+	mr = p2pv_reg_mr_iova2(&pd, (char *)b->addr + 4096, 4096, 0x30000, ACC);
+	CHECK(mr != NULL);
+	CHECK_STR(flog()->last, "ibv_reg_dmabuf_mr");
+	CHECK_INT(flog()->offset, 8192 + 4096);
+	CHECK_INT(flog()->iova, 0x30000);
+	p2pv_dereg_mr(mr);
+	/* host memory: by address, as ever */
+	flog()->dmabuf_calls = 0;
+	mr = p2pv_reg_mr(&pd, host, 4096, ACC);
+	CHECK(mr != NULL);
+	CHECK_INT(flog()->dmabuf_calls, 0);
+	p2pv_dereg_mr(mr);
+	/* the driver's refusal of the fallback is the answer */
+	flog()->dmabuf_errno = EOPNOTSUPP;
+	CHECK(p2pv_reg_mr(&pd, p, 200, ACC) == NULL);
+	CHECK_INT(errno, EOPNOTSUPP);
+	CHECK(strstr(p2pv_last_error(), "ibv_reg_dmabuf_mr") != NULL);
+	flog()->dmabuf_errno = 0;
+	/* another file mapped over the buffer: not the buffer any more, the
+	 * kernel's EFAULT stands */
+	other = memfd_create("other-file", MFD_CLOEXEC);
+	CHECK(other >= 0 && ftruncate(other, LEN) == 0);
+	again = mmap(b->addr, LEN, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+		     other, 0);
+	CHECK(again == b->addr);
+	flog()->dmabuf_calls = 0;
+	errno = 0;
+	CHECK(p2pv_reg_mr(&pd, p, 200, ACC) == NULL);
+	CHECK_INT(errno, EFAULT);
+	CHECK_INT(flog()->dmabuf_calls, 0);
+	CHECK(strstr(p2pv_last_error(), "not (entirely) a P2P mapping") != NULL);
+	/* anonymous memory there: registered by address, as host memory */
+	remap_anonymous(b);
+	mr = p2pv_reg_mr(&pd, p, 200, ACC);
+	CHECK(mr != NULL);
+	CHECK_INT(flog()->dmabuf_calls, 0);
+	CHECK_INT(p2pv_mr_query(mr, &mi, sizeof(mi)), 0);
+	CHECK_INT(mi.reg_method, P2PV_MR_REG_HOST);
+	p2pv_dereg_mr(mr);
+	flog()->no_va_path = 0;
+	close(other);
+	free(host);
+	teardown(b, fd);
+}
+
 static const struct tcase cases[] = {
+	{ "no_va_path", t_no_va_path },
 	{ "handle_reused", t_handle_reused },
 	{ "fd_after_free", t_fd_after_free },
 	{ "procmap_enotty", t_procmap_enotty },
