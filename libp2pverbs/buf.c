@@ -230,7 +230,9 @@ static struct p2pv_buf *alloc_from(const char *bdf, size_t length,
 	err = b ? 0 : errno;
 	if (b)
 		container_of_pub(b)->allocated = 1;
-	p2pv_graph_note_alloc(bdf, length, err);
+	if (err == ENODEV)
+		p2pv_graph_invalidate();	/* the provider went away */
+	p2pv_freemem_note_alloc(bdf, err);
 	errno = err ? err : errno;
 	return b;
 }
@@ -269,10 +271,8 @@ static struct p2pv_buf *alloc_p2p(const struct p2pv_buf_alloc_attr *a,
 {
 	if (!a->provider)
 		return alloc_chosen(a, alignment);
-	if (check_named(a->provider, a->length) < 0) {
-		p2pv_graph_note_alloc(a->provider, a->length, errno);
+	if (check_named(a->provider, a->length) < 0)
 		return NULL;
-	}
 	return alloc_from(a->provider, a->length, alignment);
 }
 
@@ -427,7 +427,7 @@ P2PV_EXPORT int p2pv_buf_free(struct p2pv_buf *pub)
 	if (b->registered)
 		p2pv_rmap_remove(&p2pv_p2p_ranges, (uintptr_t)pub->addr, NULL);
 	if (b->allocated)
-		p2pv_graph_note_free(b->pub.provider, b->pub.length);
+		p2pv_freemem_note_free(b->pub.provider, b->pub.length);
 	if (b->registered)
 		p2pv_mr_buffer_gone(b->ref.serial);
 	release(b);

@@ -340,7 +340,6 @@ static void mr_mode(const struct ibv_mr *mr, struct p2pv_mr_info *info)
 {
 	const struct p2pv_path *path;
 	struct p2pv_graph_device *d;
-	struct p2pv_graph *g;
 	int saved = errno, i;
 
 	info->mode = P2PV_MAP_UNKNOWN;
@@ -348,7 +347,6 @@ static void mr_mode(const struct ibv_mr *mr, struct p2pv_mr_info *info)
 	if (!info->provider[0] || !mr->context || !mr->context->device ||
 	    p2pv_graph_lock() < 0)
 		goto out;
-	g = p2pv_graph_get();
 	i = p2pv_graph_find_provider(info->provider);
 	d = i >= 0 ? p2pv_graph_device(mr->context->device->name) : NULL;
 	if (d) {
@@ -358,16 +356,10 @@ static void mr_mode(const struct ibv_mr *mr, struct p2pv_mr_info *info)
 		info->path_class = path->path_class;
 		info->source = path->source;
 		info->comp_mask |= P2PV_MR_INFO_MASK_ATTACHMENT;
-		if (g->prov[i].node_fd >= 0 && info->dmabuf_fd >= 0 &&
-		    p2pv_kernel_attach_query(g->prov[i].node_fd, info->dmabuf_fd,
-					     d->importer, &info->mode,
-					     &info->reasons) == 0) {
+		if (p2pv_graph_attach_query(i, d, info->dmabuf_fd, &info->mode,
+					    &info->reasons, info->importer,
+					    sizeof(info->importer)) == 0)
 			info->source = P2PV_SOURCE_ATTACHMENT;
-			snprintf(info->importer, sizeof(info->importer), "%s",
-				 d->importer);
-		} else if (errno == ENODEV) {
-			g->valid = 0;	/* the provider is gone */
-		}
 	}
 	p2pv_graph_unlock();
 out:

@@ -116,46 +116,39 @@ int p2pv_provider_available(const char *bdf, uint64_t *available);
 struct p2pv_provider *p2pv_provider_list(int *num);
 int p2pv_provider_read(const char *pci_addr, struct p2pv_provider *out);
 
-/* graph.c: the provider x device graph, under one lock */
-struct p2pv_graph_provider {
-	struct p2pv_provider info;	/* as listed; available is the cache */
-	struct p2pv_chain *chain;
-	int node_fd;			/* -1: node missing or not ours */
-};
-struct p2pv_graph_device {
-	char name[64];
-	char importer[64];		/* the kernel's name of the importer */
-	struct p2pv_chain *chain;
-	struct p2pv_path *paths;	/* [provider], when have[provider] */
-	uint8_t *have;
-};
-struct p2pv_graph {
-	pthread_mutex_t lock;
-	int valid;
-	char root[PATH_MAX];
-	int uevent_fd;			/* NETLINK_KOBJECT_UEVENT, -1 none */
-	int no_uevents;			/* use the counter instead */
-	int seq_fd;			/* <root>/kernel/uevent_seqnum */
-	int have_seq;
-	uint64_t seqnum;
-	struct p2pv_topo_ctx ctx;
-	struct p2pv_graph_provider *prov;
-	int nprov;
-	struct p2pv_graph_device **dev;
-	int ndev;
-};
-/* Lock the graph, rebuilt if providers or devices changed: 0 or -1 */
+/* uevent.c: what changed since the watch was armed (P2PV_CHANGED_*);
+ * called under the graph's lock */
+#define P2PV_CHANGED_DEVICES	1U	/* RDMA devices came or went */
+#define P2PV_CHANGED_PROVIDERS	2U	/* p2pmem nodes came or went */
+#define P2PV_CHANGED_ALL	3U	/* the PCI topology, or unknown */
+void p2pv_watch_forget(const char *root);
+void p2pv_watch_arm(void);
+unsigned p2pv_watch_changes(void);
+void p2pv_watch_fork_child(void);
+
+/* graph.c: the provider x device graph (its structure private to it);
+ * every call but the lock and p2pv_graph_invalidate() under the lock */
+struct p2pv_graph_device;
+/* Lock the graph, brought up to date with what changed: 0 or -1 */
 int p2pv_graph_lock(void);
 void p2pv_graph_unlock(void);
 void p2pv_graph_invalidate(void);
-struct p2pv_graph *p2pv_graph_get(void);
+int p2pv_graph_num_providers(void);
+const struct p2pv_provider *p2pv_graph_provider(int i);
 int p2pv_graph_find_provider(const char *bdf);
 struct p2pv_graph_device *p2pv_graph_device(const char *ibdev);
+const char *p2pv_graph_device_name(const struct p2pv_graph_device *d);
 const struct p2pv_path *p2pv_graph_path(struct p2pv_graph_device *d, int prov);
-/* the cache of available memory (locked: refresh; unlocked: the notes) */
-void p2pv_graph_refresh_available(void);
-void p2pv_graph_note_alloc(const char *bdf, size_t length, int err);
-void p2pv_graph_note_free(const char *bdf, size_t length);
+int p2pv_graph_attach_query(int prov, const struct p2pv_graph_device *d,
+			    int dmabuf_fd, enum p2pv_map_mode *mode,
+			    uint32_t *reasons, char *importer, size_t n);
+
+/* freemem.c: the free-memory table the allocator keeps */
+void p2pv_freemem_seed(const char *bdf, uint64_t available);
+int p2pv_freemem_refresh(const char *bdf, uint64_t *available);
+uint64_t p2pv_freemem_get(const char *bdf);
+void p2pv_freemem_note_alloc(const char *bdf, int err);
+void p2pv_freemem_note_free(const char *bdf, uint64_t length);
 
 /* choose.c: p2pv_choose_provider_by_name() skipping the nskip providers
  * of skip (the ones an allocation already failed on) */

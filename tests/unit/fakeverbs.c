@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <linux/netlink.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -220,7 +223,54 @@ FORWARD(ssize_t, pread64, (int fd, void *buf, size_t n, off_t off),
 FORWARD(pid_t, getpid, (void), ())
 FORWARD(ssize_t, recv, (int fd, void *buf, size_t n, int flags),
 	(fd, buf, n, flags))
-FORWARD(int, socket, (int domain, int type, int proto), (domain, type, proto))
+/*
+ * The uevent socket: counted; with fake_uevents one end of a socket pair
+ * (bound as a netlink socket would be), so the test can send uevents.
+ */
+__attribute__((visibility("default"))) int socket(int domain, int type, int proto)
+{
+	static int (*real)(int, int, int);
+	int sv[2];
+
+	if (!real)
+		*(void **)&real = next("socket");
+	count("socket");
+	if (domain != AF_NETLINK || proto != NETLINK_KOBJECT_UEVENT)
+		return real(domain, type, proto);
+	log_.uevent_sockets++;
+	if (!log_.fake_uevents)
+		return real(domain, type, proto);
+	if (socketpair(AF_UNIX, SOCK_DGRAM | (type & (SOCK_CLOEXEC | SOCK_NONBLOCK)),
+		       0, sv) < 0)
+		return -1;
+	log_.uevent_fd = sv[0];
+	log_.uevent_peer = sv[1];
+	return sv[0];
+}
+
+__attribute__((visibility("default")))
+int bind(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	static int (*real)(int, const struct sockaddr *, socklen_t);
+
+	if (!real)
+		*(void **)&real = next("bind");
+	if (log_.fake_uevents && fd == log_.uevent_fd)
+		return 0;
+	return real(fd, sa, len);
+}
+
+__attribute__((visibility("default"))) DIR *opendir(const char *path)
+{
+	static DIR *(*real)(const char *);
+
+	if (!real)
+		*(void **)&real = next("opendir");
+	count("opendir");
+	log_.opendirs++;
+	strncpy(log_.last_opendir, path, sizeof(log_.last_opendir) - 1);
+	return real(path);
+}
 FORWARD(FILE *, fopen, (const char *path, const char *mode), (path, mode))
 FORWARD(FILE *, fopen64, (const char *path, const char *mode), (path, mode))
 
@@ -264,9 +314,21 @@ __attribute__((visibility("default"))) int ioctl(int fd, unsigned long req, ...)
 		errno = ENOTTY;		/* PROCMAP_QUERY of Linux 6.11 */
 		return -1;
 	}
-	if (log_.alloc_errno && req == P2PMEM_IOC_ALLOC) {
+	if (req == P2PMEM_IOC_ALLOC &&
+	    (log_.alloc_failures > 0 || (log_.alloc_errno && !log_.fake_alloc))) {
+		if (log_.alloc_failures > 0)
+			log_.alloc_failures--;
 		errno = log_.alloc_errno;
 		return -1;
+	}
+	if (req == P2PMEM_IOC_ALLOC && log_.fake_alloc) {
+		struct p2pmem_alloc *a = arg;
+		int dmabuf = memfd_create("fake-p2pmem", MFD_CLOEXEC);
+
+		if (dmabuf < 0 || ftruncate(dmabuf, (off_t)a->size) < 0)
+			return -1;
+		a->fd = dmabuf;
+		return 0;
 	}
 	return real(fd, req, arg);
 }

@@ -38,6 +38,20 @@ struct fakeverbs_log {
 	int no_procmap_query;
 	/* set: P2PMEM_IOC_ALLOC fails with it, as the kernel would */
 	int alloc_errno;
+	/* set: P2PMEM_IOC_ALLOC is answered as the kernel would, with a
+	 * memfd of the size asked standing for the dma-buf; alloc_failures
+	 * > 0: that many calls fail with alloc_errno first */
+	int fake_alloc;
+	int alloc_failures;
+	/* set: the NETLINK_KOBJECT_UEVENT socket the library opens is one end
+	 * of a datagram socket pair; the test writes uevents to uevent_peer */
+	int fake_uevents;
+	int uevent_fd, uevent_peer;
+	/* NETLINK_KOBJECT_UEVENT sockets opened (real or fake) */
+	int uevent_sockets;
+	/* opendir() calls and the last directory opened, always counted */
+	int opendirs;
+	char last_opendir[256];
 	/* system calls the code under test made through libc's open, openat,
 	 * fopen, read, pread, ioctl, getpid, recv, socket: counted while
 	 * count_sys is set; last_sys names the last one */

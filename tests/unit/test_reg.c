@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <ucontext.h>
@@ -720,53 +721,117 @@ static void t_choose_cached(void)
 }
 
 /*
- * On the real sysfs the check is one recv() on a uevent socket.  After
- * fork() the child does not read the parent's socket: it rebuilds with a
- * socket of its own, and the parent keeps its own.
+ * On the real sysfs the check for changes is one recv() on the library's
+ * NETLINK_KOBJECT_UEVENT socket: the case fails unless that socket was
+ * opened and the check is exactly that recv() (a process the kernel's
+ * uevents cannot reach - a user namespace - falls back to the counter, and
+ * fails here, saying so).  After fork() the child does not read the
+ * parent's socket: it rebuilds with a socket of its own, and the parent
+ * keeps its own.
  */
+static int one_check_is_recv(void)
+{
+	struct p2pv_provider out;
+	int k;
+
+	for (k = 0; k < 5; k++) {
+		flog()->sys_calls = 0;
+		flog()->last_sys[0] = 0;
+		p2pv_choose_provider_by_name(NULL, 0, 0, &out, sizeof(out), NULL, 0);
+		/* a uevent may arrive any time: then it reads it too */
+		if (flog()->sys_calls == 1)
+			break;
+	}
+	return flog()->sys_calls == 1 && !strcmp(flog()->last_sys, "recv");
+}
+
 static void t_uevent_socket(void)
 {
 	struct p2pv_provider out;
-	int status, k;
+	int status, sockets;
 	pid_t pid;
 
 	unsetenv("P2PV_SYSFS_ROOT");
 	memset(flog(), 0, sizeof(*flog()));
 	/* the host may have no provider at all: ENODEV is an answer too */
 	p2pv_choose_provider_by_name(NULL, 0, 0, &out, sizeof(out), NULL, 0);
+	if (!flog()->uevent_sockets)
+		fprintf(stderr, "no uevent socket opened (a user namespace? /proc/self/uid_map)\n");
+	CHECK_INT(flog()->uevent_sockets, 1);
 	flog()->count_sys = 1;
-	for (k = 0; k < 5; k++) {
-		flog()->sys_calls = 0;
-		p2pv_choose_provider_by_name(NULL, 0, 0, &out, sizeof(out), NULL, 0);
-		if (flog()->sys_calls == 1)
-			break;
-		/* a uevent may arrive any time: then it rebuilds */
-	}
-	CHECK_INT(flog()->sys_calls, 1);
-	/* where uevents cannot reach the process (a user namespace) or no
-	 * socket can be opened, the kernel's counter is read instead */
-	CHECK(!strcmp(flog()->last_sys, "recv") ||
-	      !strcmp(flog()->last_sys, "pread") ||
-	      !strcmp(flog()->last_sys, "pread64"));
+	CHECK(one_check_is_recv());
+	sockets = flog()->uevent_sockets;
 	fflush(NULL);
 	pid = fork();
 	if (pid == 0) {
 		flog()->sys_calls = 0;
-		flog()->last_sys[0] = 0;
 		p2pv_choose_provider_by_name(NULL, 0, 0, &out, sizeof(out), NULL, 0);
 		/* rebuilt, listening on a socket of its own */
-		_exit(flog()->sys_calls > 1 ? 0 : 1);
+		_exit(flog()->uevent_sockets == sockets + 1 && one_check_is_recv() ?
+		      0 : 1);
 	}
 	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid &&
 	      WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	for (k = 0; k < 5; k++) {
-		flog()->sys_calls = 0;
-		p2pv_choose_provider_by_name(NULL, 0, 0, &out, sizeof(out), NULL, 0);
-		if (flog()->sys_calls == 1)
-			break;
-	}
-	CHECK_INT(flog()->sys_calls, 1);
+	CHECK(one_check_is_recv());
+	CHECK_INT(flog()->uevent_sockets, sockets);	/* the parent's own */
 	flog()->count_sys = 0;
+}
+
+/* a kernel uevent: "ACTION@DEVPATH" and KEY=VALUE strings, NUL separated */
+static void send_uevent(const char *action, const char *devpath,
+			const char *subsystem)
+{
+	char msg[512];
+	int n;
+
+	n = snprintf(msg, sizeof(msg), "%s@%s", action, devpath) + 1;
+	n += snprintf(msg + n, sizeof(msg) - (size_t)n, "ACTION=%s", action) + 1;
+	n += snprintf(msg + n, sizeof(msg) - (size_t)n, "DEVPATH=%s", devpath) + 1;
+	n += snprintf(msg + n, sizeof(msg) - (size_t)n, "SUBSYSTEM=%s", subsystem) + 1;
+	n += snprintf(msg + n, sizeof(msg) - (size_t)n, "SEQNUM=4711") + 1;
+	CHECK_INT(send(flog()->uevent_peer, msg, (size_t)n, 0), n);
+}
+
+/* providers re-listed by the next choice: the PCI devices directory read */
+static int providers_relisted(void)
+{
+	struct p2pv_provider out;
+
+	flog()->opendirs = 0;
+	flog()->last_opendir[0] = 0;
+	p2pv_choose_provider_by_name(NULL, 0, 0, &out, sizeof(out), NULL, 0);
+	return flog()->opendirs > 0 &&
+	       strstr(flog()->last_opendir, "/bus/pci/devices") != NULL;
+}
+
+/*
+ * The watch filters uevents by subsystem: a network device (a veth coming
+ * and going) changes nothing; an RDMA device drops the devices only; a
+ * p2pmem node or a PCI function re-lists the providers.  The shim stands
+ * in for the uevent socket so that the test sends the messages.
+ */
+static void t_uevent_filter(void)
+{
+	unsetenv("P2PV_SYSFS_ROOT");
+	memset(flog(), 0, sizeof(*flog()));
+	flog()->fake_uevents = 1;
+	CHECK(providers_relisted());			/* the first build */
+	CHECK_INT(flog()->uevent_sockets, 1);
+	CHECK(!providers_relisted());			/* cached */
+	send_uevent("add", "/devices/virtual/net/veth0", "net");
+	send_uevent("remove", "/devices/virtual/net/veth0", "net");
+	send_uevent("add", "/devices/virtual/block/loop9", "block");
+	CHECK(!providers_relisted());
+	send_uevent("add", "/devices/virtual/infiniband/rxe0", "infiniband");
+	CHECK(!providers_relisted());
+	send_uevent("add", "/devices/virtual/p2pmem/0000:01:00.0", "p2pmem");
+	CHECK(providers_relisted());
+	CHECK(!providers_relisted());
+	send_uevent("remove", "/devices/pci0000:00/0000:00:05.0", "pci");
+	CHECK(providers_relisted());
+	CHECK(!providers_relisted());
+	close(flog()->uevent_peer);
+	flog()->fake_uevents = 0;
 }
 
 /*
@@ -1036,8 +1101,47 @@ static void t_no_va_path(void)
 	teardown(b, fd);
 }
 
+/*
+ * The free-memory table after a transient failure: the nearest provider
+ * (04:00.1, on the NIC's own device) fails one allocation for lack of
+ * memory - another process took the last range a moment earlier - and the
+ * buffer goes to the next one; the allocation after that goes back to the
+ * nearest, whose own count still says it has room.  The kernel's
+ * P2PMEM_IOC_ALLOC is the shim's, with a memfd for the dma-buf.
+ */
+static void t_transient_failure(void)
+{
+	struct p2pv_buf *b[3];
+	int k;
+
+	setup();
+	fs_writes(&fs, "dev/p2pmem/0000:03:00.0", "");
+	fs_writes(&fs, "dev/p2pmem/0000:04:00.1", "");
+	flog()->fake_alloc = 1;
+	b[0] = p2pv_buf_alloc(NULL, &dev, 8192);
+	CHECK(b[0] != NULL);
+	CHECK_STR(b[0] ? b[0]->provider : "", "0000:04:00.1");
+	flog()->alloc_failures = 1;
+	flog()->alloc_errno = ENOMEM;
+	b[1] = p2pv_buf_alloc(NULL, &dev, 8192);
+	CHECK(b[1] != NULL);
+	CHECK_STR(b[1] ? b[1]->provider : "", "0000:03:00.0");
+	CHECK_INT(flog()->alloc_failures, 0);
+	flog()->alloc_errno = 0;
+	b[2] = p2pv_buf_alloc(NULL, &dev, 8192);
+	CHECK(b[2] != NULL);
+	CHECK_STR(b[2] ? b[2]->provider : "", "0000:04:00.1");
+	for (k = 0; k < 3; k++)
+		if (b[k])
+			CHECK_INT(p2pv_buf_free(b[k]), 0);
+	flog()->fake_alloc = 0;
+	fs_fini(&fs);
+}
+
 static const struct tcase cases[] = {
+	{ "transient_failure", t_transient_failure },
 	{ "no_va_path", t_no_va_path },
+	{ "uevent_filter", t_uevent_filter },
 	{ "handle_reused", t_handle_reused },
 	{ "fd_after_free", t_fd_after_free },
 	{ "procmap_enotty", t_procmap_enotty },
