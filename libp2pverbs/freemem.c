@@ -120,7 +120,7 @@ uint64_t p2pv_freemem_get(const char *bdf)
 
 void p2pv_freemem_note_alloc(const char *bdf, int err)
 {
-	if (!err || err == ENOMEM || err == EDQUOT || err == ENOSPC)
+	if (!err || err == ENOMEM || err == EDQUOT)
 		p2pv_freemem_refresh(bdf, NULL);
 }
 

@@ -13,8 +13,7 @@
  * - p2pv_reg_buf(): the buffer itself, ibv_reg_dmabuf_mr() on its fd.
  *
  * What the registry believed (provider, dma-buf fd and offset) is kept per
- * MR; what the MR actually is - host memory or P2P, and the mode its
- * attachment got - is worked out on the first p2pv_mr_query() and kept.
+ * MR in the MR table (mr_table.c) for p2pv_mr_query() (mr_query.c).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -25,294 +24,7 @@
 
 #include "p2pv_priv.h"
 
-/*
- * The MR table: open addressing (linear probing, deletion by backward
- * shift), records inline, one lock.  A record is keyed by what names the MR
- * to the kernel - its verbs context and handle - and answers only for the
- * MR it was made for: the struct ibv_mr pointer, lkey, rkey, protection
- * domain, address and length must all match.  An MR deregistered past the
- * library (libibverbs' own ibv_dereg_mr()) leaves its record behind; the
- * kernel may give its handle, and the allocator its pointer, to the next
- * MR, whose keys differ: the stale record is then dropped, never reported.
- * A registration writes one record into an array allocated long before: no
- * allocator and no memmove under the lock.  The answer of p2pv_mr_query()
- * is allocated when first asked for.
- */
-struct mr_rec {
-	const struct ibv_context *context;	/* NULL: free slot */
-	uint32_t handle;
-	uint32_t lkey, rkey;
-	const struct ibv_mr *mr;
-	const struct ibv_pd *pd;
-	uint64_t serial;		/* this record, for the kept answer */
-	uint64_t buf_serial;		/* the buffer the MR is on */
-	uint64_t iova;
-	uint64_t dmabuf_offset;
-	uintptr_t addr;			/* the registered range */
-	size_t length;
-	struct p2pv_vma_id mapping;	/* the buffer's mapping */
-	struct p2pv_mr_info *answer;	/* once p2pv_mr_query() asked */
-	int dmabuf_fd;			/* -1 once the buffer is freed */
-	uint8_t method;			/* enum p2pv_mr_reg_method as registered */
-	char provider[P2PV_PCI_ADDR_LEN];
-};
-
-#define MRT_MIN_BITS 6
-static struct {
-	pthread_mutex_t lock;
-	unsigned bits;			/* capacity 1 << bits, 0: none yet */
-	size_t n;
-	struct mr_rec *slot;
-	uint64_t last_serial;
-} mrt = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-static P2PV_HOT size_t mrt_home(const struct ibv_context *context,
-				uint32_t handle, unsigned bits)
-{
-	uint64_t k = ((uint64_t)(uintptr_t)context >> 4) ^
-		     ((uint64_t)handle << 20) ^ handle;
-
-	return (size_t)(k * 0x9e3779b97f4a7c15ULL >> (64 - bits));
-}
-
-/* the slot holding (context, handle), or the free slot where it would go;
- * locked, with a table */
-static P2PV_HOT struct mr_rec *mrt_find(const struct ibv_context *context,
-					uint32_t handle)
-{
-	size_t mask = ((size_t)1 << mrt.bits) - 1;
-	size_t i = mrt_home(context, handle, mrt.bits);
-
-	while (mrt.slot[i].context && (mrt.slot[i].context != context ||
-				       mrt.slot[i].handle != handle))
-		i = (i + 1) & mask;
-	return &mrt.slot[i];
-}
-
-/* the record was made for this MR (and not for one that had its handle or
- * its pointer before) */
-static P2PV_HOT bool rec_is_for(const struct mr_rec *r, const struct ibv_mr *mr)
-{
-	return r->mr == mr && r->lkey == mr->lkey && r->rkey == mr->rkey &&
-	       r->pd == mr->pd && r->addr == (uintptr_t)mr->addr &&
-	       r->length == mr->length;
-}
-
-static bool mrt_has_room(size_t n)
-{
-	return mrt.bits && ((n + 1) << 1) <= ((size_t)1 << mrt.bits);
-}
-
-/* the records moved into the empty table r of 1 << bits slots; locked;
- * returns the old table, for the caller to free after the lock */
-static struct mr_rec *mrt_install(struct mr_rec *r, unsigned bits)
-{
-	struct mr_rec *old = mrt.slot;
-	size_t i, oldcap = mrt.bits ? (size_t)1 << mrt.bits : 0;
-
-	mrt.slot = r;
-	mrt.bits = bits;
-	for (i = 0; i < oldcap; i++)
-		if (old[i].context)
-			*mrt_find(old[i].context, old[i].handle) = old[i];
-	return old;
-}
-
-/*
- * Take the lock with room for one more record: a table twice as large is
- * allocated with the lock dropped.  Without memory the full table still
- * takes records up to its capacity.  0 locked, -1 unlocked.
- */
-static int mrt_lock_with_room(void)
-{
-	struct mr_rec *bigger = NULL, *old = NULL;
-	unsigned want = 0;
-
-	for (;;) {
-		pthread_mutex_lock(&mrt.lock);
-		if (mrt_has_room(mrt.n))
-			break;
-		if (bigger && want == (mrt.bits ? mrt.bits + 1 : MRT_MIN_BITS)) {
-			old = mrt_install(bigger, want);
-			bigger = NULL;
-			break;
-		}
-		want = mrt.bits ? mrt.bits + 1 : MRT_MIN_BITS;
-		pthread_mutex_unlock(&mrt.lock);
-		free(bigger);
-		bigger = calloc((size_t)1 << want, sizeof(*bigger));
-		if (!bigger) {
-			pthread_mutex_lock(&mrt.lock);
-			if (mrt.bits && mrt.n + 1 < ((size_t)1 << mrt.bits))
-				return 0;
-			pthread_mutex_unlock(&mrt.lock);
-			return -1;
-		}
-	}
-	if (!old && !bigger)
-		return 0;
-	pthread_mutex_unlock(&mrt.lock);
-	free(old);
-	free(bigger);
-	return mrt_lock_with_room();
-}
-
-/* remove the record of slot s, shifting the probe chain back; locked */
-static P2PV_HOT void mrt_delete(struct mr_rec *s)
-{
-	size_t mask = ((size_t)1 << mrt.bits) - 1;
-	size_t hole = (size_t)(s - mrt.slot), i = hole, home;
-
-	for (;;) {
-		i = (i + 1) & mask;
-		if (!mrt.slot[i].context)
-			break;
-		home = mrt_home(mrt.slot[i].context, mrt.slot[i].handle,
-				mrt.bits);
-		/* can the record at i move back to the hole? */
-		if (((i - home) & mask) >= ((i - hole) & mask)) {
-			mrt.slot[hole] = mrt.slot[i];
-			hole = i;
-		}
-	}
-	mrt.slot[hole].context = NULL;
-	mrt.n--;
-}
-
-/* A forked child owns none of its parent's MRs (verbs objects do not cross
- * fork()), so its table starts empty: p2pv_mr_query() there says ENOENT. */
-static void mrt_fork_prepare(void)
-{
-	pthread_mutex_lock(&mrt.lock);
-}
-
-static void mrt_fork_parent(void)
-{
-	pthread_mutex_unlock(&mrt.lock);
-}
-
-static void mrt_fork_child(void)
-{
-	size_t i;
-
-	for (i = 0; mrt.bits && i < (size_t)1 << mrt.bits; i++) {
-		if (mrt.slot[i].context)
-			free(mrt.slot[i].answer);
-		mrt.slot[i].context = NULL;
-	}
-	mrt.n = 0;
-	pthread_mutex_unlock(&mrt.lock);
-}
-
-__attribute__((constructor)) static void mrt_fork_safe(void)
-{
-	pthread_atfork(mrt_fork_prepare, mrt_fork_parent, mrt_fork_child);
-}
-
-/*
- * A record already there for this (context, handle) is stale: its MR was
- * deregistered past p2pv_dereg_mr() and the kernel handed the handle out
- * again; the new MR replaces it.  Without memory for a larger table the MR
- * is registered all the same; only p2pv_mr_query() will not know it.
- */
-static P2PV_HOT void remember_mr(struct ibv_mr *mr, struct mr_rec *rec)
-{
-	struct p2pv_mr_info *stale = NULL;
-	struct mr_rec *s;
-
-	rec->context = mr->context;
-	rec->handle = mr->handle;
-	rec->lkey = mr->lkey;
-	rec->rkey = mr->rkey;
-	rec->mr = mr;
-	rec->pd = mr->pd;
-	if (!rec->context || mrt_lock_with_room() < 0)
-		return;		/* nothing to key it by, or no memory */
-	rec->serial = ++mrt.last_serial;
-	s = mrt_find(rec->context, rec->handle);
-	if (!s->context) {
-		*s = *rec;
-		mrt.n++;
-	} else {
-		stale = s->answer;
-		*s = *rec;
-	}
-	pthread_mutex_unlock(&mrt.lock);
-	if (stale)
-		free(stale);
-}
-
-/*
- * The record of mr (answer included when there is one), or -1: none, or
- * only a stale one of an MR that had mr's handle before (then dropped).
- */
-static int lookup_mr(const struct ibv_mr *mr, struct mr_rec *rec,
-		     struct p2pv_mr_info *answer)
-{
-	struct p2pv_mr_info *stale = NULL;
-	struct mr_rec *s;
-	int ret = -1;
-
-	if (!mr->context)
-		return -1;
-	pthread_mutex_lock(&mrt.lock);
-	if (mrt.n) {
-		s = mrt_find(mr->context, mr->handle);
-		if (s->context && rec_is_for(s, mr)) {
-			*rec = *s;
-			if (s->answer)
-				*answer = *s->answer;
-			ret = 0;
-		} else if (s->context) {
-			stale = s->answer;
-			mrt_delete(s);
-		}
-	}
-	pthread_mutex_unlock(&mrt.lock);
-	free(stale);
-	return ret;
-}
-
-/* keep the answer worked out for the record of serial; the caller frees
- * what is not kept */
-static struct p2pv_mr_info *store_answer(const struct ibv_mr *mr,
-					 uint64_t serial,
-					 struct p2pv_mr_info *answer)
-{
-	struct mr_rec *s;
-
-	pthread_mutex_lock(&mrt.lock);
-	if (mrt.n) {
-		s = mrt_find(mr->context, mr->handle);
-		if (s->context && s->serial == serial && !s->answer) {
-			s->answer = answer;
-			answer = NULL;
-		}
-	}
-	pthread_mutex_unlock(&mrt.lock);
-	return answer;
-}
-
-void p2pv_mr_buffer_gone(uint64_t buf_serial)
-{
-	size_t i;
-
-	if (!__atomic_load_n(&mrt.n, __ATOMIC_RELAXED))
-		return;
-	pthread_mutex_lock(&mrt.lock);
-	for (i = 0; mrt.bits && i < (size_t)1 << mrt.bits; i++) {
-		struct mr_rec *r = &mrt.slot[i];
-
-		if (!r->context || r->buf_serial != buf_serial)
-			continue;
-		r->dmabuf_fd = -1;
-		if (r->answer)
-			r->answer->dmabuf_fd = -1;
-	}
-	pthread_mutex_unlock(&mrt.lock);
-}
-
-static P2PV_HOT void new_rec(struct mr_rec *rec, const struct p2pv_ptr_info *pi,
+static P2PV_HOT void new_rec(struct p2pv_mr_rec *rec, const struct p2pv_ptr_info *pi,
 			     const struct p2pv_buf_ref *ref, void *addr,
 			     size_t length, uint64_t iova,
 			     enum p2pv_mr_reg_method how)
@@ -329,74 +41,7 @@ static P2PV_HOT void new_rec(struct mr_rec *rec, const struct p2pv_ptr_info *pi,
 	memcpy(rec->provider, pi->provider, sizeof(rec->provider));
 }
 
-/*
- * The mode of an MR is what its attachment got: the kernel keeps the
- * decision in the attachment and P2PMEM_IOC_ATTACH_QUERY reports it.  When
- * the provider's node cannot be asked (an imported buffer of another
- * exporter, no permission), the graph's answer for the pair stands in and
- * says where it came from.
- */
-static void mr_mode(const struct ibv_mr *mr, struct p2pv_mr_info *info)
-{
-	const struct p2pv_path *path;
-	struct p2pv_graph_device *d;
-	int saved = errno, i;
-
-	info->mode = P2PV_MAP_UNKNOWN;
-	info->path_class = P2PV_PATH_SYS;
-	if (!info->provider[0] || !mr->context || !mr->context->device ||
-	    p2pv_graph_lock() < 0)
-		goto out;
-	i = p2pv_graph_find_provider(info->provider);
-	d = i >= 0 ? p2pv_graph_device(mr->context->device->name) : NULL;
-	if (d) {
-		path = p2pv_graph_path(d, i);
-		info->mode = path->mode;
-		info->reasons = path->reasons;
-		info->path_class = path->path_class;
-		info->source = path->source;
-		info->comp_mask |= P2PV_MR_INFO_MASK_ATTACHMENT;
-		if (p2pv_graph_attach_query(i, d, info->dmabuf_fd, &info->mode,
-					    &info->reasons, info->importer,
-					    sizeof(info->importer)) == 0)
-			info->source = P2PV_SOURCE_ATTACHMENT;
-	}
-	p2pv_graph_unlock();
-out:
-	info->mode_known = info->mode != P2PV_MAP_UNKNOWN;
-	errno = saved;
-}
-
-/* What the MR is: the record's belief checked against the mapping (for a
- * registration by address) and the attachment */
-static void resolve(const struct ibv_mr *mr, const struct mr_rec *rec,
-		    struct p2pv_mr_info *info)
-{
-	memset(info, 0, sizeof(*info));
-	info->comp_mask = P2PV_MR_INFO_MASK_REG_METHOD;
-	info->iova = rec->iova;
-	if (rec->method == P2PV_MR_REG_MAPPING &&
-	    !p2pv_vma_matches(rec->addr, rec->addr + rec->length,
-			      &rec->mapping)) {
-		/* not the buffer's mapping: the kernel registered what was
-		 * mapped there, host memory */
-		info->type = P2PV_MEM_HOST;
-		info->reg_method = P2PV_MR_REG_HOST;
-		info->mode = P2PV_MAP_UNKNOWN;
-		info->path_class = P2PV_PATH_SYS;
-		info->source = P2PV_SOURCE_SYSFS_ESTIMATE;
-		info->dmabuf_fd = -1;
-		return;
-	}
-	info->type = P2PV_MEM_P2P;
-	info->reg_method = (enum p2pv_mr_reg_method)rec->method;
-	info->dmabuf_fd = rec->dmabuf_fd;
-	info->dmabuf_offset = rec->dmabuf_offset;
-	memcpy(info->provider, rec->provider, sizeof(info->provider));
-	mr_mode(mr, info);
-}
-
-static void reg_failed(int err, const char *call, const struct mr_rec *rec,
+static void reg_failed(int err, const char *call, const struct p2pv_mr_rec *rec,
 		       size_t length)
 {
 	if (err == ENODEV)
@@ -413,7 +58,7 @@ static void reg_failed(int err, const char *call, const struct mr_rec *rec,
 }
 
 static P2PV_HOT struct ibv_mr *reg_dmabuf(struct ibv_pd *pd,
-					  const struct mr_rec *rec,
+					  const struct p2pv_mr_rec *rec,
 					  void *addr, size_t length,
 					  unsigned int access)
 {
@@ -448,7 +93,7 @@ static P2PV_HOT struct ibv_mr *reg_p2p_addr(struct ibv_pd *pd,
 				   unsigned int access)
 {
 	uintptr_t start = (uintptr_t)addr;
-	struct mr_rec rec;
+	struct p2pv_mr_rec rec;
 	struct ibv_mr *mr;
 	int err;
 
@@ -465,7 +110,7 @@ static P2PV_HOT struct ibv_mr *reg_p2p_addr(struct ibv_pd *pd,
 		reg_failed(err, "ibv_reg_mr", &rec, length);
 		return NULL;
 	}
-	remember_mr(mr, &rec);
+	p2pv_mr_remember(mr, &rec);
 	return mr;
 }
 
@@ -578,7 +223,7 @@ P2PV_EXPORT P2PV_HOT struct ibv_mr *p2pv_reg_buf(struct ibv_pd *pd, struct p2pv_
 {
 	struct p2pv_ptr_info pi;
 	struct p2pv_buf_ref ref;
-	struct mr_rec rec;
+	struct p2pv_mr_rec rec;
 	struct ibv_mr *mr;
 	char *addr;
 
@@ -615,30 +260,8 @@ P2PV_EXPORT P2PV_HOT struct ibv_mr *p2pv_reg_buf(struct ibv_pd *pd, struct p2pv_
 		P2PV_MR_REG_DMABUF);
 	mr = reg_dmabuf(pd, &rec, addr, length, (unsigned int)access);
 	if (mr)
-		remember_mr(mr, &rec);
+		p2pv_mr_remember(mr, &rec);
 	return mr;
-}
-
-/* drop the record of mr, if there is one */
-static P2PV_HOT void forget_mr(const struct ibv_mr *mr)
-{
-	struct p2pv_mr_info *answer = NULL;
-	struct mr_rec *s;
-
-	if (!mr->context || !__atomic_load_n(&mrt.n, __ATOMIC_RELAXED))
-		return;
-	pthread_mutex_lock(&mrt.lock);
-	if (mrt.n) {
-		s = mrt_find(mr->context, mr->handle);
-		/* a stale record of this handle goes too */
-		if (s->context) {
-			answer = s->answer;
-			mrt_delete(s);
-		}
-	}
-	pthread_mutex_unlock(&mrt.lock);
-	if (answer)
-		free(answer);
 }
 
 /* ibv_dereg_mr() returns a positive errno; this library's model is -1 */
@@ -648,37 +271,10 @@ P2PV_EXPORT P2PV_HOT int p2pv_dereg_mr(struct ibv_mr *mr)
 
 	if (!mr)
 		return p2pv_err(EINVAL, "p2pv_dereg_mr: NULL mr");
-	forget_mr(mr);
+	p2pv_mr_forget(mr);
 	ret = ibv_dereg_mr(mr);
 	if (ret)
 		return p2pv_err(ret, "ibv_dereg_mr: %s", strerror(ret));
-	return 0;
-}
-
-P2PV_EXPORT int p2pv_mr_query(const struct ibv_mr *mr, struct p2pv_mr_info *info,
-			      size_t inlen)
-{
-	struct p2pv_mr_info answer, *keep;
-	struct mr_rec rec;
-
-	if (!mr)
-		return p2pv_err(EINVAL, "p2pv_mr_query: NULL mr");
-	if (p2pv_out_check(info, inlen, P2PV_MR_INFO_LEN_1_0,
-			   "p2pv_mr_query") < 0)
-		return -1;
-	rec.answer = NULL;
-	if (lookup_mr(mr, &rec, &answer) < 0)
-		return p2pv_err(ENOENT, "MR %p was not registered on P2P memory by libp2pverbs",
-				(const void *)mr);
-	if (!rec.answer) {
-		resolve(mr, &rec, &answer);
-		keep = malloc(sizeof(*keep));
-		if (keep) {
-			*keep = answer;
-			free(store_answer(mr, rec.serial, keep));
-		}
-	}
-	p2pv_out_fill(info, inlen, &answer, sizeof(answer));
 	return 0;
 }
 

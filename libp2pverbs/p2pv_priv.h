@@ -54,13 +54,16 @@ int p2pv_fmt(char *out, size_t n, const char *fmt, ...)
 const char *p2pv_sysfs_root(void);
 /* <dirname(sysfs root)>/<sub>: "/proc/cpuinfo", "/dev/p2pmem/<bdf>" */
 int p2pv_sibling_path(char *out, size_t n, const char *sub);
-int p2pv_dev_path(char *out, size_t n, const char *bdf);
 int p2pv_read_str(const char *path, char *buf, size_t n);
 int p2pv_read_u64(const char *path, uint64_t *val);
+
+
+/* pciaddr.c: PCI addresses, parsed in one place */
 int p2pv_parse_bdf(const char *s, unsigned *dom, unsigned *bus,
 		   unsigned *dev, unsigned *fn);
 int p2pv_is_bdf(const char *s);
 int p2pv_bdf_cmp(const char *a, const char *b);
+int p2pv_is_host_bridge_name(const char *s);
 
 /* pciconfig.c: configuration space as sysfs shows it */
 #define P2PV_CONFIG_SIZE	4096
@@ -99,8 +102,10 @@ int p2pv_host_bridge_allowed(struct p2pv_topo_ctx *ctx,
 			     const struct p2pv_chain *a,
 			     const struct p2pv_chain *b, char *why, size_t n);
 
-/* kernel.c: the exporter's answers */
+/* p2pmem_node.c: the provider's node and its ioctls; the kernel decides */
 int p2pv_node_open(const char *provider);
+/* a new buffer of length bytes as a dma-buf fd, or -1 */
+int p2pv_node_alloc(const char *provider, size_t length);
 int p2pv_kernel_map_query(int node_fd, const char *client_bdf,
 			  struct p2pv_path *path);
 int p2pv_kernel_attach_query(int node_fd, int dmabuf_fd, const char *importer,
@@ -193,9 +198,10 @@ int p2pv_rmap_lookup(struct p2pv_rmap *m, uintptr_t addr,
 		     void *arg);
 size_t p2pv_rmap_count(struct p2pv_rmap *m);
 /* Keep M usable across fork(): around fork() its lock is held, so the child
- * gets a consistent map and a usable lock; DROP, when not NULL, empties the
- * child's copy value by value.  Called from constructors (single-threaded). */
-void p2pv_rmap_fork_safe(struct p2pv_rmap *m, void (*drop)(void *val));
+ * gets a consistent map and a usable lock (the child keeps the map: a
+ * forked child inherits the buffers).  Called from constructors
+ * (single-threaded). */
+void p2pv_rmap_fork_safe(struct p2pv_rmap *m);
 void p2pv_rmap_destroy(struct p2pv_rmap *m);
 
 /* buf.c: what a registration needs to know of a buffer besides its public
@@ -205,6 +211,13 @@ struct p2pv_buf_ref {
 	struct p2pv_vma_id mapping;
 	uint64_t serial;
 };
+/* buf_registry.c: the live buffers, and the P2P ones by address range */
+struct p2pv_buf_entry {
+	struct p2pv_buf pub;		/* first: the user sees &pub */
+	struct p2pv_buf_ref ref;
+};
+int p2pv_buf_register(struct p2pv_buf_entry *e, uintptr_t map_addr);
+struct p2pv_buf_entry *p2pv_buf_unregister(struct p2pv_buf *pub);
 /* the P2P buffer holding [ptr, ptr + length) (length 0: to its
  * end) if that range is still its mapping; -1 + ENOENT otherwise */
 int p2pv_ptr_lookup(const void *ptr, size_t length, struct p2pv_ptr_info *info);
@@ -212,9 +225,40 @@ int p2pv_ptr_lookup(const void *ptr, size_t length, struct p2pv_ptr_info *info);
 int p2pv_ptr_find(const void *ptr, struct p2pv_ptr_info *info,
 		  struct p2pv_buf_ref *ref);
 int p2pv_buf_find(const struct p2pv_buf *buf, struct p2pv_buf_ref *ref);
-/* mr.c: the buffer of this serial is freed; its MRs' records forget its
+/* mr_table.c: the records of the MRs the library registered on P2P
+ * memory, keyed by verbs context and MR handle (see there) */
+struct p2pv_mr_rec {
+	const struct ibv_context *context;	/* NULL: free slot */
+	uint32_t handle;
+	uint32_t lkey, rkey;
+	const struct ibv_mr *mr;
+	const struct ibv_pd *pd;
+	uint64_t serial;		/* this record, for the kept answer */
+	uint64_t buf_serial;		/* the buffer the MR is on */
+	uint64_t iova;
+	uint64_t dmabuf_offset;
+	uintptr_t addr;			/* the registered range */
+	size_t length;
+	struct p2pv_vma_id mapping;	/* the buffer's mapping */
+	struct p2pv_mr_info *answer;	/* once p2pv_mr_query() asked */
+	int dmabuf_fd;			/* -1 once the buffer is freed */
+	uint8_t method;			/* enum p2pv_mr_reg_method as registered */
+	char provider[P2PV_PCI_ADDR_LEN];
+};
+/* rec->context and the keys are taken from mr */
+void p2pv_mr_remember(struct ibv_mr *mr, struct p2pv_mr_rec *rec);
+/* the record made for mr (answer copied when kept): 0, or -1 */
+int p2pv_mr_lookup(const struct ibv_mr *mr, struct p2pv_mr_rec *rec,
+		   struct p2pv_mr_info *answer);
+/* keep answer in the record of serial; returns what was not kept */
+struct p2pv_mr_info *p2pv_mr_keep_answer(const struct ibv_mr *mr,
+					 uint64_t serial,
+					 struct p2pv_mr_info *answer);
+void p2pv_mr_forget(const struct ibv_mr *mr);
+/* the buffer of this serial is freed; its MRs' records forget its
  * dma-buf fd (the number may be reused for another file from now on) */
 void p2pv_mr_buffer_gone(uint64_t serial);
+
 /* the P2P buffers by address range */
 extern struct p2pv_rmap p2pv_p2p_ranges;
 /* Has this process any P2P buffer at all?  One load: host memory registered

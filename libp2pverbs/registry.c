@@ -162,10 +162,7 @@ size_t p2pv_rmap_count(struct p2pv_rmap *m)
  * locks, so taking them in any order cannot deadlock.
  */
 #define FORK_MAPS 4
-static struct {
-	struct p2pv_rmap *map;
-	void (*drop)(void *val);
-} fork_maps[FORK_MAPS];
+static struct p2pv_rmap *fork_maps[FORK_MAPS];
 static int num_fork_maps;
 
 static void fork_prepare(void)
@@ -173,43 +170,24 @@ static void fork_prepare(void)
 	int i;
 
 	for (i = 0; i < num_fork_maps; i++)
-		pthread_mutex_lock(&fork_maps[i].map->lock);
+		pthread_mutex_lock(&fork_maps[i]->lock);
 }
 
-static void fork_parent(void)
+static void fork_done(void)
 {
 	int i;
 
 	for (i = num_fork_maps - 1; i >= 0; i--)
-		pthread_mutex_unlock(&fork_maps[i].map->lock);
+		pthread_mutex_unlock(&fork_maps[i]->lock);
 }
 
-static void fork_child(void)
-{
-	struct p2pv_rmap *m;
-	size_t k;
-	int i;
-
-	for (i = 0; i < num_fork_maps; i++) {
-		m = fork_maps[i].map;
-		pthread_mutex_unlock(&m->lock);
-		if (!fork_maps[i].drop)
-			continue;
-		for (k = 0; k < m->n; k++)
-			fork_maps[i].drop(m->r[k].val);
-		__atomic_store_n(&m->n, 0, __ATOMIC_RELEASE);
-	}
-}
-
-void p2pv_rmap_fork_safe(struct p2pv_rmap *m, void (*drop)(void *val))
+void p2pv_rmap_fork_safe(struct p2pv_rmap *m)
 {
 	if (num_fork_maps == FORK_MAPS)
 		abort();	/* a static table too small: a build-time mistake */
 	if (!num_fork_maps)
-		pthread_atfork(fork_prepare, fork_parent, fork_child);
-	fork_maps[num_fork_maps].map = m;
-	fork_maps[num_fork_maps].drop = drop;
-	num_fork_maps++;
+		pthread_atfork(fork_prepare, fork_done, fork_done);
+	fork_maps[num_fork_maps++] = m;
 }
 
 void p2pv_rmap_destroy(struct p2pv_rmap *m)

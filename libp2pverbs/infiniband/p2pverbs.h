@@ -269,10 +269,10 @@ struct p2pv_buf {
 
 /*
  * Allocate length (> 0) bytes of zeroed memory.  pci_addr names the
- * provider: that provider or an error (EINVAL malformed, ENODEV no such
- * provider, EACCES not published or node not accessible, ENOSPC too little
- * available, EDQUOT over the administrator's user_limit), whatever the
- * policy.  With pci_addr NULL the library chooses: the provider nearest to
+ * provider: that provider or an error, whatever the policy; the kernel's
+ * P2PMEM_IOC_ALLOC decides (EINVAL malformed, ENODEV no node: no such
+ * provider or not published, EACCES node not accessible, ENOMEM no range
+ * that large, EDQUOT over the administrator's user_limit).  With pci_addr NULL the library chooses: the provider nearest to
  * near as p2pv_choose_provider() ranks them (with near NULL too, the one
  * with the most memory available), and the policy decides what happens
  * when none can serve.

@@ -32,7 +32,7 @@ static int rdev_cmp(const void *a, const void *b)
 
 static struct rdev *list_rdma(int *num, const char *only)
 {
-	char dir[PATH_MAX], link[PATH_MAX + 300], real[PATH_MAX];
+	char dir[PATH_MAX];
 	struct rdev *l = NULL, *tmp;
 	struct dirent *e;
 	int n = 0;
@@ -44,8 +44,6 @@ static struct rdev *list_rdma(int *num, const char *only)
 	if (!d)
 		return NULL;
 	while ((e = readdir(d))) {
-		char *base;
-
 		if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof(l->name))
 			continue;
 		if (only && strcmp(only, e->d_name))
@@ -56,23 +54,6 @@ static struct rdev *list_rdma(int *num, const char *only)
 		l = tmp;
 		memset(&l[n], 0, sizeof(l[n]));
 		memcpy(l[n].name, e->d_name, strlen(e->d_name) + 1);
-		snprintf(link, sizeof(link), "%s/%s/device", dir, e->d_name);
-		/* the nearest PCI function at or above the device: an
-		 * auxiliary device or sub-function DMAs through its parent */
-		if (realpath(link, real) && strstr(real, "/pci")) {
-			while ((base = strrchr(real, '/'))) {
-				unsigned dom, bus, dev, fn;
-				int len = -1;
-
-				if (sscanf(base + 1, "%x:%x:%x.%x%n", &dom, &bus, &dev, &fn,
-					   &len) == 4 && len == (int)strlen(base + 1) &&
-				    strlen(base + 1) < sizeof(l[n].pci)) {
-					memcpy(l[n].pci, base + 1, strlen(base + 1) + 1);
-					break;
-				}
-				*base = 0;
-			}
-		}
 		n++;
 	}
 	closedir(d);
@@ -175,6 +156,14 @@ int main(int argc, char **argv)
 			if (p2pv_query_path_by_name(prov[i].pci_addr, devs[j].name,
 						    &paths[i * nd + j], sizeof(struct p2pv_path)) < 0)
 				paths[i * nd + j].num_hops = -1;
+	/* a device's PCI function as the library finds it (the client side
+	 * of its paths: itself, or the parent an auxiliary device or
+	 * sub-function DMAs through); without a provider there is no path */
+	for (j = 0; j < nd; j++)
+		for (i = 0; i < np && !devs[j].pci[0]; i++)
+			if (paths[i * nd + j].num_hops >= 0)
+				snprintf(devs[j].pci, sizeof(devs[j].pci), "%s",
+					 paths[i * nd + j].client_pci_addr);
 
 	if (json) {
 		printf("{\n  \"providers\": [");

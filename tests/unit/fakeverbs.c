@@ -288,6 +288,10 @@ FORWARD(FILE *, fopen64, (const char *path, const char *mode), (path, mode))
 		if (!real)                                                \
 			*(void **)&real = next(#name);                    \
 		count(#name);                                             \
+		if (log_.deny_open[0] && strstr(path, log_.deny_open)) {  \
+			errno = EACCES;                                   \
+			return -1;                                        \
+		}                                                         \
 		return real args;                                         \
 	}
 

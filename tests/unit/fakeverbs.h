@@ -36,6 +36,9 @@ struct fakeverbs_log {
 	/* set: the kernel has no PROCMAP_QUERY (before Linux 6.11): that
 	 * ioctl fails with ENOTTY */
 	int no_procmap_query;
+	/* set: opening a path that contains it fails with EACCES, as for a
+	 * node the process may not open */
+	char deny_open[64];
 	/* set: P2PMEM_IOC_ALLOC fails with it, as the kernel would */
 	int alloc_errno;
 	/* set: P2PMEM_IOC_ALLOC is answered as the kernel would, with a
@@ -61,5 +64,22 @@ struct fakeverbs_log {
 };
 
 struct fakeverbs_log *fakeverbs_log(void);
+
+/* The shim's log, found at run time: the test binary is not linked with
+ * the shim, which is preloaded (exits if it is not) */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+static inline struct fakeverbs_log *flog(void)
+{
+	struct fakeverbs_log *(*fn)(void);
+
+	*(void **)&fn = dlsym(RTLD_DEFAULT, "fakeverbs_log");
+	if (!fn) {
+		fprintf(stderr, "not running over the fake verbs shim (LD_PRELOAD unset?)\n");
+		exit(1);
+	}
+	return fn();
+}
 
 #endif

@@ -164,18 +164,6 @@ static void t_print_layout(void)
 /* ---- inlen ---- */
 static struct fakesys fs;
 
-static struct fakeverbs_log *flog(void)
-{
-	struct fakeverbs_log *(*fn)(void);
-
-	*(void **)&fn = dlsym(RTLD_DEFAULT, "fakeverbs_log");
-	if (!fn) {
-		fprintf(stderr, "not running over the fake verbs shim (LD_PRELOAD unset?)\n");
-		exit(1);
-	}
-	return fn();
-}
-
 #define EXTRA 64
 /* a struct of `size` bytes followed by EXTRA bytes, all 0xa5 */
 static unsigned char *fresh(size_t size)

@@ -41,18 +41,6 @@ static struct ibv_context ctx;
 static struct ibv_pd pd;
 static int memfd = -1;
 
-static struct fakeverbs_log *flog(void)
-{
-	struct fakeverbs_log *(*fn)(void);
-
-	*(void **)&fn = dlsym(RTLD_DEFAULT, "fakeverbs_log");
-	if (!fn) {
-		fprintf(stderr, "not running over the fake verbs shim (LD_PRELOAD unset?)\n");
-		exit(1);
-	}
-	return fn();
-}
-
 struct scenario;
 typedef int (*run_fn)(const struct scenario *sc);
 struct scenario {
@@ -353,9 +341,26 @@ static int alloc_unpublished(const struct scenario *sc)
 	return alloc_call(sc, UNPUB, 4096, 0, 0);
 }
 
+/* the kernel has no range that large */
 static int alloc_too_large(const struct scenario *sc)
 {
-	return alloc_call(sc, PROV, (size_t)1 << 22, 0, 0);
+	int err;
+
+	flog()->alloc_errno = ENOMEM;
+	err = alloc_call(sc, PROV, (size_t)1 << 22, 0, 0);
+	flog()->alloc_errno = 0;
+	return err;
+}
+
+/* the node may not be opened by this process */
+static int alloc_node_denied(const struct scenario *sc)
+{
+	int err;
+
+	snprintf(flog()->deny_open, sizeof(flog()->deny_open), "dev/p2pmem/%s", PROV);
+	err = alloc_call(sc, PROV, 4096, 0, 0);
+	flog()->deny_open[0] = 0;
+	return err;
 }
 
 static int alloc_quota(const struct scenario *sc)
@@ -719,8 +724,9 @@ static const struct scenario scenarios[] = {
 	ALLOC2(EPERM, alloc_disabled, "named under policy disabled"),
 	ALLOC2(ENODEV, alloc_no_provider, "named provider does not exist"),
 	ALLOC2(ENODEV, alloc_required_none, "policy required, none can serve"),
-	ALLOC2(EACCES, alloc_unpublished, "named provider not published"),
-	ALLOC2(ENOSPC, alloc_too_large, "named provider too small"),
+	ALLOC2(ENODEV, alloc_unpublished, "named provider not published: no node"),
+	ALLOC2(EACCES, alloc_node_denied, "node not accessible"),
+	ALLOC2(ENOMEM, alloc_too_large, "kernel: no range that large"),
 	ALLOC2(EDQUOT, alloc_quota, "kernel: over user_limit"),
 	{ "p2pv_buf_alloc_attr", EINVAL, alloc_attr_null, "NULL attr" },
 	{ "p2pv_buf_alloc_attr", EINVAL, alloc_attr_small_inlen, "inlen below 1.0" },
@@ -823,12 +829,12 @@ static void t_scenarios(void)
 
 static const char *const errnames[] = {
 	"EINVAL", "EIO", "ENODEV", "ENOENT", "EOVERFLOW", "EOPNOTSUPP", "EPERM",
-	"EACCES", "ENOSPC", "EDQUOT", "EBADF", "EFAULT", "EBUSY",
+	"EACCES", "ENOMEM", "EDQUOT", "EBADF", "EFAULT", "EBUSY",
 	"EPROTONOSUPPORT", NULL,
 };
 static const int errvals[] = {
 	EINVAL, EIO, ENODEV, ENOENT, EOVERFLOW, EOPNOTSUPP, EPERM,
-	EACCES, ENOSPC, EDQUOT, EBADF, EFAULT, EBUSY, EPROTONOSUPPORT,
+	EACCES, ENOMEM, EDQUOT, EBADF, EFAULT, EBUSY, EPROTONOSUPPORT,
 };
 
 struct pair {

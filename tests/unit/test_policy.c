@@ -161,11 +161,8 @@ static void t_named_provider_errors(void)
 		CHECK_INT(errno, all[i] == P2PV_POLICY_DISABLED ? EPERM : EINVAL);
 		if (all[i] == P2PV_POLICY_DISABLED)
 			continue;
-		/* too big */
-		b = p2pv_buf_alloc("0000:03:00.0", NULL, 2 << 20);
-		CHECK(b == NULL);
-		CHECK_INT(errno, ENOSPC);
-		/* no /dev node (no kernel driver in a unit test) */
+		/* no /dev node (no kernel driver in a unit test): the kernel
+		 * decides, and here there is none to ask */
 		b = p2pv_buf_alloc("0000:03:00.0", NULL, 4096);
 		CHECK(b == NULL);
 		CHECK_INT(errno, ENODEV);

@@ -40,18 +40,6 @@ static struct ibv_device dev;
 static struct ibv_context ctx;
 static struct ibv_pd pd;
 
-static struct fakeverbs_log *flog(void)
-{
-	struct fakeverbs_log *(*fn)(void);
-
-	*(void **)&fn = dlsym(RTLD_DEFAULT, "fakeverbs_log");
-	if (!fn) {
-		fprintf(stderr, "not running over the fake verbs shim (LD_PRELOAD unset?)\n");
-		exit(1);
-	}
-	return fn();
-}
-
 static void setup(void)
 {
 	fs_init(&fs);
