@@ -61,7 +61,7 @@ static P2PV_HOT bool rec_is_for(const struct p2pv_mr_rec *r, const struct ibv_mr
 	       r->length == mr->length;
 }
 
-static bool mrt_has_room(size_t n)
+static P2PV_HOT bool mrt_has_room(size_t n)
 {
 	return mrt.bits && ((n + 1) << 1) <= ((size_t)1 << mrt.bits);
 }
@@ -86,7 +86,7 @@ static struct p2pv_mr_rec *mrt_install(struct p2pv_mr_rec *r, unsigned bits)
  * allocated with the lock dropped.  Without memory the full table still
  * takes records up to its capacity.  0 locked, -1 unlocked.
  */
-static int mrt_lock_with_room(void)
+static P2PV_HOT int mrt_lock_with_room(void)
 {
 	struct p2pv_mr_rec *bigger = NULL, *old = NULL;
 	unsigned want = 0;
