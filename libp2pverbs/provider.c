@@ -158,7 +158,7 @@ struct p2pv_provider *p2pv_provider_list(int *num)
 	d = opendir(dir);
 	if (!d) {
 		if (errno == ENOENT)	/* no PCI at all: empty list */
-			return calloc(1, sizeof(*list));
+			goto empty;
 		p2pv_err(EIO, "cannot open %s: %s", dir, strerror(errno));
 		return NULL;
 	}
@@ -184,9 +184,14 @@ struct p2pv_provider *p2pv_provider_list(int *num)
 	}
 	closedir(d);
 	if (!list)
-		return calloc(1, sizeof(*list));
+		goto empty;
 	qsort(list, n, sizeof(*list), prov_cmp);
 	*num = (int)n;
+	return list;
+empty:
+	list = calloc(1, sizeof(*list));	/* non-NULL: no provider */
+	if (!list)
+		p2pv_err(ENOMEM, "out of memory");
 	return list;
 }
 

@@ -207,13 +207,13 @@ const char *p2pv_acs_state_str(enum p2pv_acs_state s);
  * nobody confirmed never beats a confirmed one), then summed path class,
  * then summed distance, then most available, then PCI address.
  * Unpublished, exhausted and refused providers are skipped.  The provider
- * x device graph is computed once per process and reused until a provider
- * or device comes or goes (a uevent), and so is each provider's available
- * memory: the ranking uses the value cached when the graph was built,
- * refreshed after each allocation of this process from that provider and
- * when an allocation from it fails for lack of memory, and re-read for every
- * provider when none has enough in the cache; after the first call a choice
- * reads no sysfs file.  0 on success (*out filled, with the cached
+ * x device graph is computed once per process and kept up to date by the
+ * kernel's uevents (PCI functions, RDMA devices, p2pmem nodes coming or
+ * going).  The available memory it ranks by is the allocator's table: read
+ * when the graph is built and after each allocation of this process from a
+ * provider (success or lack of memory), plus what frees give back, and
+ * re-read for every provider when none has enough; after the first call a
+ * choice reads no sysfs file.  0 on success (*out filled, with the cached
  * available; paths[i] filled when paths is not NULL), -1 + errno (ENODEV:
  * none usable).  out_len = sizeof(*out), path_len = sizeof(*paths).
  */
