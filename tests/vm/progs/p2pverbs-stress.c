@@ -565,15 +565,17 @@ static int cmd_pool(const char *prov)
 	T_CHECK(p2pv_set_policy(P2PV_POLICY_REQUIRED) == 0, "p2pv_set_policy");
 	fds = open_fds_after_warm_up(prov);
 	start = available(prov);
-	/* "available" is what userspace may take: the pool, or the cap on it */
+	/* "available" is what userspace may take: the pool, or the cap on it;
+	 * the kernel's ALLOC says which ran out: ENOMEM the pool, EDQUOT the
+	 * administrator's user_limit */
 	n = alloc_until_failure(prov, 1 << 20, bufs, &err, msg, sizeof(msg));
-	T_CHECK(err == ENOSPC || err == ENOMEM, "exhausted pool: errno %d (%s)", err, msg);
+	T_CHECK(err == EDQUOT || err == ENOMEM, "exhausted pool: errno %d (%s)", err, msg);
 	T_CHECK((uint64_t)n == start >> 20, "%d buffers of 1 MiB with %llu bytes available",
 		n, (unsigned long long)start);
 	T_CHECK(available(prov) < (1 << 20), "%llu bytes left after the failure",
 		(unsigned long long)available(prov));
 	t_ok("pool of %llu bytes: %d buffers of 1 MiB, then %s: %s",
-	     (unsigned long long)start, n, err == ENOSPC ? "ENOSPC" : "ENOMEM", msg);
+	     (unsigned long long)start, n, err == EDQUOT ? "EDQUOT" : "ENOMEM", msg);
 	free_all(bufs, n);
 	T_CHECK(available(prov) == start && open_fds() == fds,
 		"after exhaustion: %llu bytes available (%llu before), %d fds (%d before)",
