@@ -527,9 +527,9 @@ static int cmd_library(int argc, char **argv)
 		munmap(host, sizes[k]);
 	}
 
-	p2pv_free_provider_list(p2pv_get_provider_list(&nprov));
+	p2pv_free_provider_list(p2pv_get_provider_list(&nprov, sizeof(struct p2pv_provider)));
 	t0 = now_us();
-	if (p2pv_choose_provider_by_name(&dev, 1, 0, &chosen, NULL) < 0)
+	if (p2pv_choose_provider_by_name(&dev, 1, 0, &chosen, sizeof(chosen), NULL, 0) < 0)
 		die("p2pv_choose_provider: %s", p2pv_last_error());
 	ct[0] = now_us() - t0;
 	snprintf(extra, sizeof(extra),
@@ -538,7 +538,7 @@ static int cmd_library(int argc, char **argv)
 	emit("choose_first", extra, ct, 1);
 	for (j = 0; j < reps; j++) {
 		t0 = now_us();
-		if (p2pv_choose_provider_by_name(&dev, 1, 0, &chosen, NULL) < 0)
+		if (p2pv_choose_provider_by_name(&dev, 1, 0, &chosen, sizeof(chosen), NULL, 0) < 0)
 			die("p2pv_choose_provider: %s", p2pv_last_error());
 		ct[j] = now_us() - t0;
 	}

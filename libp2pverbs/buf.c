@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR Linux-OpenIB) */
-/* P2P buffers: allocation through the memory backends, import of dma-bufs,
- * and the registry of P2P address ranges. */
+/* P2P buffers: allocation through the memory backends (as the policy says
+ * when no provider is named), import of dma-bufs, and freeing; the
+ * registry (buf_registry.c) knows them. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,133 +14,24 @@
 #include "p2p_memory.h"
 
 struct buf_priv {
-	struct p2pv_buf pub;		/* first: the user sees &pub */
+	struct p2pv_buf_entry e;	/* first: the user sees &e.pub */
 	const struct p2pv_mem_ops *ops;
 	struct p2pv_mem_chunk chunk;
-	struct p2pv_vma_id mapping;	/* the file mapped at chunk.map_addr */
-	int registered;
-	int allocated;			/* from pub.provider by this process */
+	int allocated;			/* from the provider by this process */
 };
-
-/* P2P buffers by address range, and every live buffer by its pointer: a
- * pointer p2pv_buf_free() does not find there was never handed out, or was
- * freed already, and is not touched. */
-struct p2pv_rmap p2pv_p2p_ranges = P2PV_RMAP_INIT;
-static struct p2pv_rmap live_bufs = P2PV_RMAP_INIT;
-
-/* A forked child inherits every buffer: the shared mapping and the dma-buf
- * fd are copied by fork() itself, so the child keeps the whole registry. */
-__attribute__((constructor)) static void ranges_fork_safe(void)
-{
-	p2pv_rmap_fork_safe(&p2pv_p2p_ranges, NULL);
-	p2pv_rmap_fork_safe(&live_bufs, NULL);
-}
-
-/* The range is still the mapping this buffer made */
-static int still_mapped(const struct buf_priv *b, uintptr_t start,
-			uintptr_t end)
-{
-	return p2pv_vma_matches(start, end, &b->mapping);
-}
-
-struct ptr_lookup {
-	struct p2pv_ptr_info info;
-	struct p2pv_vma_id mapping;
-};
-
-static P2PV_HOT void copy_info(void *val, uintptr_t addr, void *arg)
-{
-	struct buf_priv *b = val;
-	struct ptr_lookup *l = arg;
-	struct p2pv_ptr_info *info = &l->info;
-	size_t off = addr - (uintptr_t)b->pub.addr;
-
-	l->mapping = b->mapping;
-	info->comp_mask = 0;
-	info->buf = &b->pub;
-	info->dmabuf_fd = b->pub.dmabuf_fd;
-	info->offset = off;
-	info->dmabuf_offset = b->pub.dmabuf_offset + off;
-	info->remaining = b->pub.length - off;
-	memcpy(info->provider, b->pub.provider, sizeof(info->provider));
-}
-
-/* The buffer containing [ptr, ptr + length) if that range is still its
- * mapping.  The check is against the kernel's view of the address space,
- * not the registry's: the program may have unmapped the buffer. */
-int p2pv_ptr_lookup(const void *ptr, size_t length, struct p2pv_ptr_info *info)
-{
-	struct ptr_lookup l;
-	uintptr_t start = (uintptr_t)ptr, end;
-
-	if (p2pv_rmap_lookup(&p2pv_p2p_ranges, start, copy_info, &l) < 0)
-		return p2pv_err(ENOENT, "%p is not in P2P memory", ptr);
-	end = start + (length && length < l.info.remaining ? length :
-						  l.info.remaining);
-	if (!p2pv_vma_matches(start, end, &l.mapping))
-		return p2pv_err(ENOENT, "%p is no longer mapped from the P2P buffer %p (unmapped by the program?)",
-				ptr, (void *)l.info.buf);
-	*info = l.info;
-	return 0;
-}
-
-P2PV_HOT int p2pv_ptr_find(const void *ptr, struct p2pv_ptr_info *info,
-		  struct p2pv_vma_id *mapping)
-{
-	struct ptr_lookup l;
-
-	if (p2pv_rmap_lookup(&p2pv_p2p_ranges, (uintptr_t)ptr, copy_info, &l) < 0)
-		return -1;
-	*info = l.info;
-	*mapping = l.mapping;
-	return 0;
-}
-
-static P2PV_HOT void copy_mapping(void *val, uintptr_t addr, void *arg)
-{
-	(void)addr;
-	*(struct p2pv_vma_id *)arg = ((struct buf_priv *)val)->mapping;
-}
-
-P2PV_HOT int p2pv_buf_find(const struct p2pv_buf *buf, struct p2pv_vma_id *mapping)
-{
-	return p2pv_rmap_lookup(&live_bufs, (uintptr_t)buf, copy_mapping,
-				mapping);
-}
-
-P2PV_EXPORT int p2pv_ptr_query(const void *ptr, struct p2pv_ptr_info *info)
-{
-	struct p2pv_ptr_info tmp;
-
-	if (p2pv_ptr_lookup(ptr, 1, &tmp) < 0)
-		return -1;
-	if (info)
-		*info = tmp;
-	return 0;
-}
-
-P2PV_EXPORT int p2pv_is_p2p(const void *ptr)
-{
-	struct p2pv_ptr_info tmp;
-	int saved = errno, r;
-
-	r = p2pv_rmap_lookup(&p2pv_p2p_ranges, (uintptr_t)ptr, NULL, NULL) == 0 &&
-	    p2pv_ptr_lookup(ptr, 1, &tmp) == 0;
-	errno = saved;
-	return r;
-}
 
 static struct buf_priv *container_of_pub(struct p2pv_buf *pub)
 {
-	return (struct buf_priv *)((char *)pub - offsetof(struct buf_priv, pub));
+	return (struct buf_priv *)((char *)pub - offsetof(struct buf_priv, e.pub));
 }
 
 static void release(struct buf_priv *b)
 {
 	/* a range the program unmapped (and maybe reused) is not ours to unmap */
 	if (b->chunk.map_addr &&
-	    !still_mapped(b, (uintptr_t)b->chunk.map_addr,
-			  (uintptr_t)b->chunk.map_addr + b->chunk.map_length))
+	    !p2pv_vma_matches((uintptr_t)b->chunk.map_addr,
+			      (uintptr_t)b->chunk.map_addr + b->chunk.map_length,
+			      &b->e.ref.mapping))
 		b->chunk.map_addr = NULL;
 	b->ops->free(&b->chunk);
 	free(b);
@@ -147,29 +39,18 @@ static void release(struct buf_priv *b)
 
 static struct p2pv_buf *finish(struct buf_priv *b, const char *provider)
 {
-	uintptr_t key = (uintptr_t)b;
+	struct p2pv_buf *pub = &b->e.pub;
 	int err;
 
-	b->pub.addr = b->chunk.addr;
-	b->pub.length = b->chunk.length;
-	b->pub.dmabuf_fd = b->chunk.fd;
-	b->pub.dmabuf_offset = b->chunk.fd_offset;
-	b->pub.type = b->ops->is_p2p ? P2PV_MEM_P2P : P2PV_MEM_HOST;
-	snprintf(b->pub.provider, sizeof(b->pub.provider), "%s",
+	pub->addr = b->chunk.addr;
+	pub->length = b->chunk.length;
+	pub->dmabuf_fd = b->chunk.fd;
+	pub->dmabuf_offset = b->chunk.fd_offset;
+	pub->type = b->ops->is_p2p ? P2PV_MEM_P2P : P2PV_MEM_HOST;
+	snprintf(pub->provider, sizeof(pub->provider), "%s",
 		 provider ? provider : "");
-	if (p2pv_vma_identify((uintptr_t)b->chunk.map_addr, &b->mapping) < 0 ||
-	    p2pv_rmap_insert(&live_bufs, key, key + 1, b) < 0)
-		goto fail;
-	if (b->ops->is_p2p) {
-		if (p2pv_rmap_insert(&p2pv_p2p_ranges, (uintptr_t)b->pub.addr,
-				     (uintptr_t)b->pub.addr + b->pub.length, b) < 0) {
-			p2pv_rmap_remove(&live_bufs, key, NULL);
-			goto fail;
-		}
-		b->registered = 1;
-	}
-	return &b->pub;
-fail:
+	if (p2pv_buf_register(&b->e, (uintptr_t)b->chunk.map_addr) == 0)
+		return pub;
 	err = errno;
 	b->ops->free(&b->chunk);
 	free(b);
@@ -198,22 +79,6 @@ static struct p2pv_buf *alloc_with(const struct p2pv_mem_ops *ops,
 	return finish(b, ops->is_p2p ? provider : NULL);
 }
 
-/* The provider named by the program: that one or an error */
-static int check_named(const char *pci_addr, size_t length)
-{
-	struct p2pv_provider prov;
-
-	if (p2pv_query_provider(pci_addr, &prov) < 0)
-		return -1;
-	if (!prov.published)
-		return p2pv_err(EACCES, "provider %s is not published", pci_addr);
-	if (prov.available < length)
-		return p2pv_err(ENOSPC, "provider %s has %llu bytes available, %zu requested",
-				pci_addr, (unsigned long long)prov.available,
-				length);
-	return 0;
-}
-
 /* One allocation from provider bdf; the cache of its available memory
  * learns the outcome */
 static struct p2pv_buf *alloc_from(const char *bdf, size_t length,
@@ -226,7 +91,9 @@ static struct p2pv_buf *alloc_from(const char *bdf, size_t length,
 	err = b ? 0 : errno;
 	if (b)
 		container_of_pub(b)->allocated = 1;
-	p2pv_graph_note_alloc(bdf, length, err);
+	if (err == ENODEV)
+		p2pv_graph_invalidate();	/* the provider went away */
+	p2pv_freemem_note_alloc(bdf, err);
 	errno = err ? err : errno;
 	return b;
 }
@@ -252,8 +119,7 @@ static struct p2pv_buf *alloc_chosen(const struct p2pv_buf_alloc_attr *a,
 		b = alloc_from(prov.pci_addr, a->length, alignment);
 		if (b)
 			return b;
-		if (errno != ENOMEM && errno != EDQUOT && errno != ENOSPC &&
-		    errno != ENODEV)
+		if (errno != ENOMEM && errno != EDQUOT && errno != ENODEV)
 			return NULL;
 		snprintf(tried[n], sizeof(tried[n]), "%s", prov.pci_addr);
 	}
@@ -265,10 +131,8 @@ static struct p2pv_buf *alloc_p2p(const struct p2pv_buf_alloc_attr *a,
 {
 	if (!a->provider)
 		return alloc_chosen(a, alignment);
-	if (check_named(a->provider, a->length) < 0) {
-		p2pv_graph_note_alloc(a->provider, a->length, errno);
-		return NULL;
-	}
+	/* a named provider: the kernel's P2PMEM_IOC_ALLOC decides (no node:
+	 * no such provider or not published; too little memory; quota) */
 	return alloc_from(a->provider, a->length, alignment);
 }
 
@@ -277,21 +141,14 @@ static int check_attr(const struct p2pv_buf_alloc_attr *a, size_t inlen,
 {
 	const uint64_t known = P2PV_BUF_ALLOC_ATTR_MASK_ALIGNMENT |
 			       P2PV_BUF_ALLOC_ATTR_MASK_FLAGS;
-	size_t page = (size_t)sysconf(_SC_PAGESIZE), i;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 
-	if (!a)
-		return p2pv_err(EINVAL, "p2pv_buf_alloc_attr: NULL attributes");
-	if (inlen < offsetof(struct p2pv_buf_alloc_attr, reserved))
-		return p2pv_err(EINVAL, "p2pv_buf_alloc_attr: inlen %zu too small",
-				inlen);
+	if (p2pv_in_check(a, inlen, P2PV_BUF_ALLOC_ATTR_LEN_1_0, sizeof(*a),
+			  "p2pv_buf_alloc_attr") < 0)
+		return -1;
 	if (a->comp_mask & ~known)
 		return p2pv_err(EOPNOTSUPP, "p2pv_buf_alloc_attr: unknown comp_mask bits %#llx",
 				(unsigned long long)(a->comp_mask & ~known));
-	for (i = 0; i < sizeof(a->reserved) / sizeof(a->reserved[0]) &&
-		    offsetof(struct p2pv_buf_alloc_attr, reserved[i + 1]) <= inlen; i++)
-		if (a->reserved[i])
-			return p2pv_err(EOPNOTSUPP, "p2pv_buf_alloc_attr: reserved field %zu set",
-					i);
 	if ((a->comp_mask & P2PV_BUF_ALLOC_ATTR_MASK_FLAGS) &&
 	    (a->flags & ~(uint64_t)P2PV_BUF_ALLOC_P2P_ONLY))
 		return p2pv_err(EOPNOTSUPP, "p2pv_buf_alloc_attr: unknown flags %#llx",
@@ -415,22 +272,17 @@ P2PV_EXPORT struct p2pv_buf *p2pv_buf_import(int dmabuf_fd, uint64_t offset,
 
 P2PV_EXPORT int p2pv_buf_free(struct p2pv_buf *pub)
 {
-	uintptr_t key = (uintptr_t)pub;
-	void *val = NULL;
+	struct p2pv_buf_entry *e;
 	struct buf_priv *b;
 
 	if (!pub)
 		return p2pv_err(EINVAL, "p2pv_buf_free: NULL buffer");
-	/* removal succeeds once per buffer: a second free or a foreign
-	 * pointer stops here, before anything is dereferenced */
-	if (p2pv_rmap_remove(&live_bufs, key, &val) < 0)
-		return p2pv_err(EINVAL, "p2pv_buf_free: %p is not a live buffer of libp2pverbs (freed twice?)",
-				(void *)pub);
-	b = val;
-	if (b->registered)
-		p2pv_rmap_remove(&p2pv_p2p_ranges, (uintptr_t)pub->addr, NULL);
+	e = p2pv_buf_unregister(pub);
+	if (!e)
+		return -1;
+	b = container_of_pub(&e->pub);
 	if (b->allocated)
-		p2pv_graph_note_free(b->pub.provider, b->pub.length);
+		p2pv_freemem_note_free(pub->provider, pub->length);
 	release(b);
 	return 0;
 }

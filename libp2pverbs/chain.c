@@ -56,14 +56,6 @@ static void fill_hop(const char *dir, const char *bdf, struct p2pv_hop *h,
 	free(cfg);
 }
 
-static int is_host_name(const char *s)
-{
-	unsigned d, b;
-	int len = -1;
-
-	return sscanf(s, "pci%4x:%2x%n", &d, &b, &len) == 2 &&
-	       len == (int)strlen(s);
-}
 
 /* "/" + comp[0] + ... + "/" + comp[last - 1] */
 static int join_components(char *out, size_t n, char *const *comp, int last)
@@ -119,7 +111,7 @@ static int chain_from_dir(const char *real, struct p2pv_chain *c)
 	first = ncomp;
 	while (first > 0 && p2pv_is_bdf(comp[first - 1]))
 		first--;
-	if (first == ncomp || first == 0 || !is_host_name(comp[first - 1]))
+	if (first == ncomp || first == 0 || !p2pv_is_host_bridge_name(comp[first - 1]))
 		return 1;
 	if (ncomp - first > P2PV_CHAIN_MAX)
 		return p2pv_err(E2BIG, "%s: PCI hierarchy too deep", real);

@@ -65,8 +65,8 @@ static int score(struct p2pv_graph_device **devs, int num, int i,
 			t->refused++;
 			snprintf(t->last_refusal, sizeof(t->last_refusal),
 				 "%s for %.64s: %.150s",
-				 p2pv_graph_get()->prov[i].info.pci_addr,
-				 devs[k]->name, p->reason);
+				 p2pv_graph_provider(i)->pci_addr,
+				 p2pv_graph_device_name(devs[k]), p->reason);
 			return -1;
 		}
 		if (mode_rank(p->mode) > c->worst_mode)
@@ -85,7 +85,6 @@ static int score(struct p2pv_graph_device **devs, int num, int i,
 static int pick(struct candidate *cand, int n, uint64_t min_available,
 		uint64_t *avail_out, struct tally *t)
 {
-	struct p2pv_graph *g = p2pv_graph_get();
 	uint64_t need = min_available ? min_available : 1, avail, best_avail = 0;
 	int lo, hi, j, best = -1;
 
@@ -98,7 +97,7 @@ static int pick(struct candidate *cand, int n, uint64_t min_available,
 				break;
 		}
 		for (j = lo; j < hi; j++) {
-			avail = g->prov[cand[j].prov].info.available;
+			avail = p2pv_freemem_get(p2pv_graph_provider(cand[j].prov)->pci_addr);
 			if (avail < need) {
 				t->exhausted++;
 				continue;
@@ -124,20 +123,23 @@ static int skipped(const char *bdf, const char (*skip)[P2PV_PCI_ADDR_LEN],
 	return 0;
 }
 
+/* out and paths (path_len bytes apart) in the caller's layout */
 static int choose_locked(const char *const *names, int num,
 			 uint64_t min_available,
 			 const char (*skip)[P2PV_PCI_ADDR_LEN], int nskip,
-			 struct p2pv_provider *out, struct p2pv_path *paths)
+			 struct p2pv_provider *out, size_t out_len,
+			 struct p2pv_path *paths, size_t path_len)
 {
-	struct p2pv_graph *g = p2pv_graph_get();
+	int nprov = p2pv_graph_num_providers();
 	struct p2pv_graph_device **devs;
+	struct p2pv_provider chosen;
 	struct candidate *cand;
 	struct tally t = { 0 };
 	int i, k, n = 0, best, ret = -1;
 	uint64_t avail;
 
 	devs = calloc(num ? (size_t)num : 1, sizeof(*devs));
-	cand = calloc(g->nprov ? (size_t)g->nprov : 1, sizeof(*cand));
+	cand = calloc(nprov ? (size_t)nprov : 1, sizeof(*cand));
 	if (!devs || !cand) {
 		p2pv_err(ENOMEM, "out of memory");
 		goto out;
@@ -147,31 +149,35 @@ static int choose_locked(const char *const *names, int num,
 		if (!devs[k])
 			goto out;
 	}
-	for (i = 0; i < g->nprov; i++)
-		if (g->prov[i].info.published &&
-		    !skipped(g->prov[i].info.pci_addr, skip, nskip) &&
+	for (i = 0; i < nprov; i++)
+		if (p2pv_graph_provider(i)->published &&
+		    !skipped(p2pv_graph_provider(i)->pci_addr, skip, nskip) &&
 		    score(devs, num, i, &cand[n], &t) == 0)
 			n++;
 	qsort(cand, (size_t)n, sizeof(*cand), rank_cmp);
 	best = pick(cand, n, min_available, &avail, &t);
 	if (best < 0 && n) {
-		/* the cache may be behind frees of other processes */
-		p2pv_graph_refresh_available();
+		/* the table may be behind frees of other processes */
+		for (k = 0; k < n; k++)
+			p2pv_freemem_refresh(p2pv_graph_provider(cand[k].prov)->pci_addr,
+					     NULL);
 		t.exhausted = 0;
 		best = pick(cand, n, min_available, &avail, &t);
 	}
 	if (best < 0) {
 		p2pv_err(ENODEV, "no usable P2PDMA provider (%d found, %d exhausted or too small, %d refused%s%s%s)",
-			 g->nprov, t.exhausted, t.refused,
+			 nprov, t.exhausted, t.refused,
 			 nskip ? ", the others failed to allocate" : "",
 			 t.refused ? "; last: " : "", t.last_refusal);
 		goto out;
 	}
-	*out = g->prov[cand[best].prov].info;
-	out->available = avail;
+	chosen = *p2pv_graph_provider(cand[best].prov);
+	chosen.available = avail;
+	p2pv_out_fill(out, out_len, &chosen, sizeof(chosen));
 	for (k = 0; paths && k < num; k++)
-		p2pv_path_copy_out(&paths[k],
-				   p2pv_graph_path(devs[k], cand[best].prov));
+		p2pv_out_fill((char *)paths + (size_t)k * path_len, path_len,
+			      p2pv_graph_path(devs[k], cand[best].prov),
+			      sizeof(struct p2pv_path));
 	ret = 0;
 out:
 	free(devs);
@@ -182,12 +188,17 @@ out:
 P2PV_EXPORT int p2pv_choose_provider_by_name(const char *const *names, int num,
 					     uint64_t min_available,
 					     struct p2pv_provider *out,
-					     struct p2pv_path *paths)
+					     size_t out_len,
+					     struct p2pv_path *paths,
+					     size_t path_len)
 {
 	int k, ret;
 
-	if (!out)
-		return p2pv_err(EINVAL, "p2pv_choose_provider: NULL output");
+	if (p2pv_out_check(out, out_len, P2PV_PROVIDER_LEN_1_0,
+			   "p2pv_choose_provider") < 0 ||
+	    (paths && p2pv_out_check(paths, path_len, P2PV_PATH_LEN_1_0,
+				     "p2pv_choose_provider") < 0))
+		return -1;
 	if (num < 0 || (num > 0 && !names) || num > 4096)
 		return p2pv_err(EINVAL, "p2pv_choose_provider: bad device list");
 	for (k = 0; k < num; k++)
@@ -195,7 +206,8 @@ P2PV_EXPORT int p2pv_choose_provider_by_name(const char *const *names, int num,
 			return p2pv_err(EINVAL, "p2pv_choose_provider: NULL device %d", k);
 	if (p2pv_graph_lock() < 0)
 		return -1;
-	ret = choose_locked(names, num, min_available, NULL, 0, out, paths);
+	ret = choose_locked(names, num, min_available, NULL, 0, out, out_len,
+			    paths, path_len);
 	p2pv_graph_unlock();
 	return ret;
 }
@@ -208,15 +220,16 @@ int p2pv_choose_skip(const char *const *names, int num, uint64_t min_available,
 
 	if (p2pv_graph_lock() < 0)
 		return -1;
-	ret = choose_locked(names, num, min_available, skip, nskip, out, NULL);
+	ret = choose_locked(names, num, min_available, skip, nskip, out,
+			    sizeof(*out), NULL, 0);
 	p2pv_graph_unlock();
 	return ret;
 }
 
 P2PV_EXPORT int p2pv_choose_provider(struct ibv_device *const *devices, int num,
 				     uint64_t min_available,
-				     struct p2pv_provider *out,
-				     struct p2pv_path *paths)
+				     struct p2pv_provider *out, size_t out_len,
+				     struct p2pv_path *paths, size_t path_len)
 {
 	const char **names;
 	int k, ret;
@@ -233,7 +246,8 @@ P2PV_EXPORT int p2pv_choose_provider(struct ibv_device *const *devices, int num,
 		}
 		names[k] = devices[k]->name;
 	}
-	ret = p2pv_choose_provider_by_name(names, num, min_available, out, paths);
+	ret = p2pv_choose_provider_by_name(names, num, min_available, out,
+					   out_len, paths, path_len);
 	free(names);
 	return ret;
 }

@@ -1,43 +1,53 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR Linux-OpenIB) */
 /*
- * The provider x RDMA device graph, computed once per process and reused.
- * Providers (their chains, open nodes and available memory) are listed when
- * the graph is built; devices join when first named; the path of a pair is
- * computed the first time it is asked for.
+ * The topology cache: the provider x RDMA device graph, computed once per
+ * process and reused.  Providers (their chains and open nodes) are listed
+ * when the graph is built; devices join when first named; the path of a
+ * pair is computed the first time it is asked for.
  *
- * The graph is dropped and rebuilt lazily when the machine may have changed:
- * every device or driver that comes or goes emits a uevent.  On the real
- * sysfs the library listens for them on a NETLINK_KOBJECT_UEVENT socket
- * (kernel group 1, non-blocking), opened before the graph is built, so that
- * checking for a change costs one recv() that finds nothing; any message at
- * all, or an overflow of the socket, drops the graph.  Where no uevent can
- * reach the process (a user namespace: the kernel sends them to the initial
- * one only), where the socket cannot be opened, and under a fake
- * P2PV_SYSFS_ROOT, the check reads <sysfs>/kernel/uevent_seqnum instead.
- * An operation on a provider that fails with ENODEV drops the graph too, and
- * so does a change of the sysfs root.  Without either source nothing is
- * reused.
- *
- * fork(): a child must not read the parent's socket (a message one of them
- * reads is gone for the other), so the child closes its copy and rebuilds
- * on its first use, listening on a socket of its own.
+ * What the watch (uevent.c) reports decides what is dropped, lazily, on the
+ * next use: a change of RDMA devices drops the devices only; a change of
+ * the p2pmem nodes re-lists the providers and drops the devices' paths but
+ * keeps their chains; a change on the PCI bus drops everything.  An
+ * operation on a provider that fails with ENODEV drops everything too, and
+ * so does a change of the sysfs root.  The structure is private to this
+ * file: the rest of the library asks through the functions below, under
+ * p2pv_graph_lock().
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
-
-#include <linux/netlink.h>
 
 #include "p2pv_priv.h"
 
-static struct p2pv_graph graph = {
+struct graph_provider {
+	struct p2pv_provider info;	/* as listed when the graph was built */
+	struct p2pv_chain *chain;
+	int node_fd;			/* -1: node missing or not ours */
+};
+
+struct p2pv_graph_device {
+	char name[64];
+	char importer[64];		/* the kernel's name of the importer */
+	struct p2pv_chain *chain;
+	struct p2pv_path *paths;	/* [provider], when have[provider] */
+	uint8_t *have;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	unsigned stale;			/* P2PV_CHANGED_* not rebuilt yet */
+	char root[PATH_MAX];
+	struct p2pv_topo_ctx ctx;
+	struct graph_provider *prov;
+	int nprov;
+	struct p2pv_graph_device **dev;
+	int ndev;
+} graph = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.seq_fd = -1,
-	.uevent_fd = -1,
+	.stale = P2PV_CHANGED_ALL,
 };
 
 static void fork_prepare(void)
@@ -52,10 +62,8 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
-	if (graph.uevent_fd >= 0)
-		close(graph.uevent_fd);
-	graph.uevent_fd = -1;
-	graph.valid = 0;
+	p2pv_watch_fork_child();
+	graph.stale = P2PV_CHANGED_ALL;
 	pthread_mutex_unlock(&graph.lock);
 }
 
@@ -64,14 +72,21 @@ __attribute__((constructor)) static void graph_fork_safe(void)
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
+static void drop_device_paths(struct p2pv_graph_device *d)
+{
+	free(d->paths);
+	free(d->have);
+	d->paths = NULL;
+	d->have = NULL;
+}
+
 static void drop_devices(void)
 {
 	int i;
 
 	for (i = 0; i < graph.ndev; i++) {
+		drop_device_paths(graph.dev[i]);
 		free(graph.dev[i]->chain);
-		free(graph.dev[i]->paths);
-		free(graph.dev[i]->have);
 		free(graph.dev[i]);
 	}
 	free(graph.dev);
@@ -79,11 +94,10 @@ static void drop_devices(void)
 	graph.ndev = 0;
 }
 
-static void drop_all(void)
+static void drop_providers(void)
 {
 	int i;
 
-	drop_devices();
 	for (i = 0; i < graph.nprov; i++) {
 		free(graph.prov[i].chain);
 		if (graph.prov[i].node_fd >= 0)
@@ -92,165 +106,25 @@ static void drop_all(void)
 	free(graph.prov);
 	graph.prov = NULL;
 	graph.nprov = 0;
-	graph.valid = 0;
 }
 
 void p2pv_graph_invalidate(void)
 {
 	pthread_mutex_lock(&graph.lock);
-	graph.valid = 0;
+	graph.stale = P2PV_CHANGED_ALL;
 	pthread_mutex_unlock(&graph.lock);
 }
 
-/* The kernel's uevent counter; -1 when it cannot be read */
-static int read_seqnum(uint64_t *seq)
-{
-	char path[PATH_MAX], buf[32], *end;
-	ssize_t r;
-
-	if (graph.seq_fd < 0) {
-		if (p2pv_fmt(path, sizeof(path), "%s/kernel/uevent_seqnum",
-			     graph.root) < 0)
-			return -1;
-		graph.seq_fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (graph.seq_fd < 0)
-			return -1;
-	}
-	r = pread(graph.seq_fd, buf, sizeof(buf) - 1, 0);
-	if (r <= 0)
-		return -1;
-	buf[r] = 0;
-	*seq = strtoull(buf, &end, 10);
-	return end == buf ? -1 : 0;
-}
-
-/* Does this process see the kernel's uevents?  Not from inside a user
- * namespace: uevents of devices go to the initial one's sockets only. */
-static int uevents_reach_us(void)
-{
-	char map[128];
-	unsigned long a, b, n;
-
-	if (p2pv_read_str("/proc/self/uid_map", map, sizeof(map)) < 0 ||
-	    sscanf(map, "%lu %lu %lu", &a, &b, &n) != 3)
-		return 0;
-	return a == 0 && b == 0 && n == 4294967295UL;
-}
-
-static void uevent_close(void)
-{
-	if (graph.uevent_fd >= 0)
-		close(graph.uevent_fd);
-	graph.uevent_fd = -1;
-}
-
-static int uevent_open(void)
-{
-	struct sockaddr_nl sa;
-	int fd;
-
-	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK,
-		    NETLINK_KOBJECT_UEVENT);
-	if (fd < 0)
-		return -1;
-	memset(&sa, 0, sizeof(sa));
-	sa.nl_family = AF_NETLINK;
-	sa.nl_groups = 1;	/* the kernel's uevents */
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* Read and discard whatever arrived: 1 if anything did (or the socket
- * overflowed or broke: then it is closed and the counter takes over) */
-static int uevent_drain(void)
-{
-	char c;
-	int any = 0;
-
-	for (;;) {
-		ssize_t r = recv(graph.uevent_fd, &c, 1, MSG_DONTWAIT | MSG_TRUNC);
-
-		if (r >= 0) {
-			any = 1;
-			continue;
-		}
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return any;
-		if (errno == EINTR)
-			continue;
-		if (errno == ENOBUFS) {		/* overflow: events were lost */
-			any = 1;
-			continue;
-		}
-		uevent_close();
-		graph.no_uevents = 1;
-		return 1;
-	}
-}
-
-/*
- * Arm the change detection before a build, so that whatever happens from
- * now on is seen by the next check.  A socket armed but never used drains
- * events of the past first.
- */
-static void watch_arm(void)
-{
-	uint64_t seq;
-
-	if (!graph.no_uevents && graph.uevent_fd < 0) {
-		if (strcmp(graph.root, "/sys") || !uevents_reach_us() ||
-		    (graph.uevent_fd = uevent_open()) < 0)
-			graph.no_uevents = 1;
-	}
-	if (graph.uevent_fd >= 0) {
-		uevent_drain();
-		if (graph.uevent_fd >= 0)
-			return;
-	}
-	graph.have_seq = read_seqnum(&seq) == 0;
-	graph.seqnum = seq;
-}
-
-/* 1 if the machine may have changed since watch_arm() */
-static int changed(void)
-{
-	uint64_t seq;
-
-	if (graph.uevent_fd >= 0)
-		return uevent_drain();
-	if (!graph.have_seq || read_seqnum(&seq) < 0)
-		return 1;
-	return seq != graph.seqnum;
-}
-
-/* A different sysfs root (P2PV_SYSFS_ROOT) is a different machine */
-static void check_root(void)
-{
-	const char *root = p2pv_sysfs_root();
-
-	if (!strcmp(graph.root, root))
-		return;
-	uevent_close();
-	if (graph.seq_fd >= 0)
-		close(graph.seq_fd);
-	graph.seq_fd = -1;
-	graph.no_uevents = 0;
-	graph.have_seq = 0;
-	graph.valid = 0;
-	snprintf(graph.root, sizeof(graph.root), "%s", root);
-}
-
-static int build(void)
+/* The providers as sysfs lists them now, their chains and nodes; the
+ * free-memory table learns what each has available */
+static int list_providers(void)
 {
 	struct p2pv_provider *list;
 	int n, i;
 
-	drop_all();
+	drop_providers();
 	memset(&graph.ctx, 0, sizeof(graph.ctx));
-	list = p2pv_get_provider_list(&n);
+	list = p2pv_provider_list(&n);
 	if (!list)
 		return -1;
 	graph.prov = calloc(n ? (size_t)n : 1, sizeof(*graph.prov));
@@ -259,7 +133,7 @@ static int build(void)
 		return p2pv_err(ENOMEM, "out of memory");
 	}
 	for (i = 0; i < n; i++) {
-		struct p2pv_graph_provider *gp = &graph.prov[graph.nprov];
+		struct graph_provider *gp = &graph.prov[graph.nprov];
 		int saved = errno;
 
 		gp->info = list[i];
@@ -270,24 +144,50 @@ static int build(void)
 		}
 		gp->node_fd = p2pv_node_open(list[i].pci_addr);
 		errno = saved;
+		p2pv_freemem_seed(list[i].pci_addr, list[i].available);
 		graph.nprov++;
 	}
 	free(list);
-	graph.valid = 1;
+	return 0;
+}
+
+/* Bring what the watch reported up to date; locked */
+static int rebuild(unsigned what)
+{
+	int i;
+
+	if (what & P2PV_CHANGED_DEVICES)
+		drop_devices();
+	if (what & P2PV_CHANGED_PROVIDERS) {
+		for (i = 0; i < graph.ndev; i++)
+			drop_device_paths(graph.dev[i]);	/* sized by provider */
+		if (list_providers() < 0)
+			return -1;
+	}
 	return 0;
 }
 
 int p2pv_graph_lock(void)
 {
+	const char *root = p2pv_sysfs_root();
+
 	pthread_mutex_lock(&graph.lock);
-	check_root();
-	if (graph.valid && !changed())
-		return 0;
-	watch_arm();
-	if (build() < 0) {
+	/* a different sysfs root (P2PV_SYSFS_ROOT) is a different machine */
+	if (strcmp(graph.root, root)) {
+		snprintf(graph.root, sizeof(graph.root), "%s", root);
+		p2pv_watch_forget(root);
+		graph.stale = P2PV_CHANGED_ALL;
+	}
+	if (graph.stale == P2PV_CHANGED_ALL)
+		p2pv_watch_arm();	/* before the build: nothing is missed */
+	else
+		graph.stale |= p2pv_watch_changes();
+	if (graph.stale && rebuild(graph.stale) < 0) {
+		graph.stale = P2PV_CHANGED_ALL;
 		pthread_mutex_unlock(&graph.lock);
 		return -1;
 	}
+	graph.stale = 0;
 	return 0;
 }
 
@@ -296,71 +196,14 @@ void p2pv_graph_unlock(void)
 	pthread_mutex_unlock(&graph.lock);
 }
 
-/* Provider i's available memory re-read into the cache (0 if unreadable) */
-static void refresh_available(int i)
+int p2pv_graph_num_providers(void)
 {
-	uint64_t avail;
-	int saved = errno;
-
-	if (p2pv_provider_available(graph.prov[i].info.pci_addr, &avail) < 0)
-		avail = 0;
-	graph.prov[i].info.available = avail;
-	errno = saved;
+	return graph.nprov;
 }
 
-void p2pv_graph_refresh_available(void)
+const struct p2pv_provider *p2pv_graph_provider(int i)
 {
-	int i;
-
-	for (i = 0; i < graph.nprov; i++)
-		refresh_available(i);
-}
-
-/*
- * An allocation of length bytes from provider bdf ended with err (0: it
- * succeeded).  Success or lack of memory re-reads the provider's available
- * memory; after a failure the cache says it cannot serve this length even
- * if the pool's counter says otherwise (ENOMEM: no contiguous range).
- */
-void p2pv_graph_note_alloc(const char *bdf, size_t length, int err)
-{
-	int i;
-
-	pthread_mutex_lock(&graph.lock);
-	i = graph.valid ? p2pv_graph_find_provider(bdf) : -1;
-	if (i >= 0 && err == ENODEV) {
-		graph.valid = 0;	/* the provider went away */
-	} else if (i >= 0 && (!err || err == ENOMEM || err == EDQUOT ||
-			      err == ENOSPC)) {
-		refresh_available(i);
-		if (err && length && graph.prov[i].info.available >= length)
-			graph.prov[i].info.available = length - 1;
-	}
-	pthread_mutex_unlock(&graph.lock);
-}
-
-/* A buffer of length bytes from bdf was freed: its memory counts as
- * available again (when an MR still holds it, the next allocation that
- * fails for it re-reads the truth) */
-void p2pv_graph_note_free(const char *bdf, size_t length)
-{
-	struct p2pv_provider *p;
-	int i;
-
-	pthread_mutex_lock(&graph.lock);
-	i = graph.valid ? p2pv_graph_find_provider(bdf) : -1;
-	if (i >= 0) {
-		p = &graph.prov[i].info;
-		if (p->available < p->size)
-			p->available = length < p->size - p->available ?
-				       p->available + length : p->size;
-	}
-	pthread_mutex_unlock(&graph.lock);
-}
-
-struct p2pv_graph *p2pv_graph_get(void)
-{
-	return &graph;
+	return &graph.prov[i].info;
 }
 
 int p2pv_graph_find_provider(const char *bdf)
@@ -373,6 +216,26 @@ int p2pv_graph_find_provider(const char *bdf)
 	return -1;
 }
 
+const char *p2pv_graph_device_name(const struct p2pv_graph_device *d)
+{
+	return d->name;
+}
+
+/* room for the paths of every provider; 0 or -1 */
+static int device_paths(struct p2pv_graph_device *d)
+{
+	size_t n = graph.nprov ? (size_t)graph.nprov : 1;
+
+	if (d->paths)
+		return 0;
+	d->paths = calloc(n, sizeof(*d->paths));
+	d->have = calloc(n, 1);
+	if (d->paths && d->have)
+		return 0;
+	drop_device_paths(d);
+	return p2pv_err(ENOMEM, "out of memory");
+}
+
 /* Devices are allocated one by one: callers hold pointers to several */
 struct p2pv_graph_device *p2pv_graph_device(const char *ibdev)
 {
@@ -381,7 +244,7 @@ struct p2pv_graph_device *p2pv_graph_device(const char *ibdev)
 
 	for (i = 0; i < graph.ndev; i++)
 		if (!strcmp(graph.dev[i]->name, ibdev))
-			return graph.dev[i];
+			return device_paths(graph.dev[i]) < 0 ? NULL : graph.dev[i];
 	if (strlen(ibdev) >= sizeof(d->name)) {
 		p2pv_err(EINVAL, "RDMA device name too long: %.32s...", ibdev);
 		return NULL;
@@ -398,13 +261,11 @@ struct p2pv_graph_device *p2pv_graph_device(const char *ibdev)
 		return NULL;
 	}
 	d->chain = malloc(sizeof(*d->chain));
-	d->paths = calloc(graph.nprov ? (size_t)graph.nprov : 1, sizeof(*d->paths));
-	d->have = calloc(graph.nprov ? (size_t)graph.nprov : 1, 1);
-	if (!d->chain || !d->paths || !d->have) {
+	if (!d->chain) {
 		p2pv_err(ENOMEM, "out of memory");
 		goto fail;
 	}
-	if (p2pv_chain_ibdev(ibdev, d->chain) < 0)
+	if (p2pv_chain_ibdev(ibdev, d->chain) < 0 || device_paths(d) < 0)
 		goto fail;
 	snprintf(d->name, sizeof(d->name), "%s", ibdev);
 	/* the kernel names a DMA importer by its PCI function, a CPU importer
@@ -414,16 +275,15 @@ struct p2pv_graph_device *p2pv_graph_device(const char *ibdev)
 	graph.dev[graph.ndev++] = d;
 	return d;
 fail:
+	drop_device_paths(d);
 	free(d->chain);
-	free(d->paths);
-	free(d->have);
 	free(d);
 	return NULL;
 }
 
 const struct p2pv_path *p2pv_graph_path(struct p2pv_graph_device *d, int prov)
 {
-	struct p2pv_graph_provider *gp = &graph.prov[prov];
+	struct graph_provider *gp = &graph.prov[prov];
 
 	if (!d->have[prov]) {
 		p2pv_path_compute(&graph.ctx, gp->chain, d->chain, gp->node_fd,
@@ -433,75 +293,26 @@ const struct p2pv_path *p2pv_graph_path(struct p2pv_graph_device *d, int prov)
 	return &d->paths[prov];
 }
 
-void p2pv_path_copy_out(struct p2pv_path *out, const struct p2pv_path *p)
+/*
+ * What the attachment of dmabuf_fd by device d got, from the exporter
+ * (P2PMEM_IOC_ATTACH_QUERY on the provider's node): 0 with *mode, *reasons
+ * and the importer's name, or -1 (no node, no such attachment).  A
+ * provider gone (ENODEV) drops the graph.
+ */
+int p2pv_graph_attach_query(int prov, const struct p2pv_graph_device *d,
+			    int dmabuf_fd, enum p2pv_map_mode *mode,
+			    uint32_t *reasons, char *importer, size_t n)
 {
-	*out = *p;	/* comp_mask says which optional fields are filled */
-}
+	int fd = graph.prov[prov].node_fd;
 
-/* A path for a PCI function that is not a provider: computed, not kept */
-static int uncached_path(const char *bdf, const char *ibdev,
-			 struct p2pv_path *path)
-{
-	struct p2pv_chain *pc = malloc(sizeof(*pc)), *cc = malloc(sizeof(*cc));
-	struct p2pv_topo_ctx ctx = { 0 };
-	struct p2pv_path tmp;
-	int ret = -1;
-
-	if (!pc || !cc) {
-		p2pv_err(ENOMEM, "out of memory");
-	} else if (p2pv_chain_pci(bdf, pc) == 0 &&
-		   p2pv_chain_ibdev(ibdev, cc) == 0) {
-		p2pv_path_compute(&ctx, pc, cc, -1, &tmp);
-		p2pv_path_copy_out(path, &tmp);
-		ret = 0;
-	}
-	free(pc);
-	free(cc);
-	return ret;
-}
-
-P2PV_EXPORT int p2pv_query_path_by_name(const char *provider,
-					const char *ibdev_name,
-					struct p2pv_path *path)
-{
-	struct p2pv_graph_device *d;
-	int i, ret = -1;
-
-	if (!path)
-		return p2pv_err(EINVAL, "p2pv_query_path: NULL path");
-	if (p2pv_parse_bdf(provider, NULL, NULL, NULL, NULL) < 0)
+	if (fd < 0 || dmabuf_fd < 0)
 		return -1;
-	if (!ibdev_name)
-		return p2pv_err(EINVAL, "p2pv_query_path: NULL device");
-	if (p2pv_graph_lock() < 0)
+	if (p2pv_kernel_attach_query(fd, dmabuf_fd, d->importer, mode,
+				     reasons) < 0) {
+		if (errno == ENODEV)
+			graph.stale = P2PV_CHANGED_ALL;
 		return -1;
-	i = p2pv_graph_find_provider(provider);
-	if (i < 0) {
-		p2pv_graph_unlock();
-		return uncached_path(provider, ibdev_name, path);
 	}
-	d = p2pv_graph_device(ibdev_name);
-	if (d) {
-		p2pv_path_copy_out(path, p2pv_graph_path(d, i));
-		ret = 0;
-	}
-	p2pv_graph_unlock();
-	return ret;
-}
-
-P2PV_EXPORT int p2pv_query_path(const char *provider, struct ibv_device *device,
-				struct p2pv_path *path)
-{
-	if (!device)
-		return p2pv_err(EINVAL, "p2pv_query_path: NULL device");
-	return p2pv_query_path_by_name(provider, device->name, path);
-}
-
-P2PV_EXPORT int p2pv_query_path_ctx(const char *provider,
-				    struct ibv_context *ctx,
-				    struct p2pv_path *path)
-{
-	if (!ctx || !ctx->device)
-		return p2pv_err(EINVAL, "p2pv_query_path_ctx: NULL context");
-	return p2pv_query_path_by_name(provider, ctx->device->name, path);
+	snprintf(importer, n, "%s", d->importer);
+	return 0;
 }

@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR Linux-OpenIB) */
 /*
- * Whether P2P traffic may cross a host bridge, as the P2PDMA core decides it
- * (cpu_supports_p2pdma(), host_bridge_whitelist()): AMD Zen CPUs, or Intel
- * host bridges on its whitelist.
+ * An estimate, for when the kernel cannot be asked (no node, or no
+ * permission to open it): whether P2P traffic may cross a host bridge, as
+ * the P2PDMA core of Linux 7.3 decides it (cpu_supports_p2pdma(),
+ * host_bridge_whitelist()): AMD Zen CPUs, or host bridges on its
+ * whitelist.  The table below is a copy of the kernel's and will drift
+ * from it; it never overrides an answer of the kernel (MAP_QUERY or
+ * ATTACH_QUERY), and every path it contributes to says
+ * P2PV_SOURCE_SYSFS_ESTIMATE.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -152,10 +157,11 @@ static int whitelisted(const char *host_dir, int same, char *why, size_t n)
 				 bdf, (unsigned)vendor, (unsigned)device);
 			return 0;
 		}
-		snprintf(why, n, "whitelisted host bridge");
+		snprintf(why, n, "host bridge %s (%04x:%04x) on the library's copy of the kernel's whitelist",
+			 bdf, (unsigned)vendor, (unsigned)device);
 		return 1;
 	}
-	snprintf(why, n, "host bridge %s (%04x:%04x) not in the P2PDMA whitelist",
+	snprintf(why, n, "host bridge %s (%04x:%04x) not on the library's copy of the kernel's whitelist",
 		 bdf, (unsigned)vendor, (unsigned)device);
 	return 0;
 }

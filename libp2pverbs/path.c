@@ -179,7 +179,7 @@ void p2pv_path_compute(struct p2pv_topo_ctx *ctx, const struct p2pv_chain *prov,
 	path->comp_mask = P2PV_PATH_MASK_NUMA;
 	path->provider_numa_node = prov->numa_node;
 	path->client_numa_node = cli->numa_node;
-	path->source = P2PV_SOURCE_SYSFS;
+	path->source = P2PV_SOURCE_SYSFS_ESTIMATE;
 	snprintf(path->provider_host_bridge, sizeof(path->provider_host_bridge),
 		 "%s", prov->host);
 	if (!cli->is_pci) {
@@ -239,7 +239,8 @@ P2PV_EXPORT const char *p2pv_acs_state_str(enum p2pv_acs_state a)
 
 P2PV_EXPORT const char *p2pv_answer_source_str(enum p2pv_answer_source s)
 {
-	static const char *const n[] = { "sysfs", "kernel", "attachment" };
+	static const char *const n[] = { "sysfs-estimate", "kernel",
+					 "attachment" };
 
 	return (unsigned)s < sizeof(n) / sizeof(n[0]) ? n[s] : "?";
 }

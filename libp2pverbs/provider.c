@@ -109,14 +109,11 @@ static int read_provider(const char *bdf, struct p2pv_provider *p)
 	return 0;
 }
 
-P2PV_EXPORT int p2pv_query_provider(const char *pci_addr,
-				    struct p2pv_provider *out)
+int p2pv_provider_read(const char *pci_addr, struct p2pv_provider *out)
 {
 	char p[PATH_MAX];
 	struct stat st;
 
-	if (!out)
-		return p2pv_err(EINVAL, "p2pv_query_provider: NULL output");
 	if (p2pv_parse_bdf(pci_addr, NULL, NULL, NULL, NULL) < 0 ||
 	    p2pv_fmt(p, sizeof(p), "%s/bus/pci/devices/%s/p2pmem",
 		     p2pv_sysfs_root(), pci_addr) < 0)
@@ -133,7 +130,20 @@ static int prov_cmp(const void *a, const void *b)
 			    ((const struct p2pv_provider *)b)->pci_addr);
 }
 
-P2PV_EXPORT struct p2pv_provider *p2pv_get_provider_list(int *num)
+P2PV_EXPORT int p2pv_query_provider(const char *pci_addr,
+				    struct p2pv_provider *out, size_t inlen)
+{
+	struct p2pv_provider p;
+
+	if (p2pv_out_check(out, inlen, P2PV_PROVIDER_LEN_1_0,
+			   "p2pv_query_provider") < 0 ||
+	    p2pv_provider_read(pci_addr, &p) < 0)
+		return -1;
+	p2pv_out_fill(out, inlen, &p, sizeof(p));
+	return 0;
+}
+
+struct p2pv_provider *p2pv_provider_list(int *num)
 {
 	struct p2pv_provider *list = NULL, *tmp;
 	char dir[PATH_MAX], p[PATH_MAX];
@@ -142,18 +152,14 @@ P2PV_EXPORT struct p2pv_provider *p2pv_get_provider_list(int *num)
 	struct stat st;
 	DIR *d;
 
-	if (!num) {
-		p2pv_err(EINVAL, "p2pv_get_provider_list: NULL count");
-		return NULL;
-	}
 	*num = 0;
 	if (p2pv_fmt(dir, sizeof(dir), "%s/bus/pci/devices", p2pv_sysfs_root()) < 0)
 		return NULL;
 	d = opendir(dir);
 	if (!d) {
 		if (errno == ENOENT)	/* no PCI at all: empty list */
-			return calloc(1, sizeof(*list));
-		p2pv_err(errno, "cannot open %s: %s", dir, strerror(errno));
+			goto empty;
+		p2pv_err(EIO, "cannot open %s: %s", dir, strerror(errno));
 		return NULL;
 	}
 	while ((e = readdir(d))) {
@@ -178,10 +184,47 @@ P2PV_EXPORT struct p2pv_provider *p2pv_get_provider_list(int *num)
 	}
 	closedir(d);
 	if (!list)
-		return calloc(1, sizeof(*list));
+		goto empty;
 	qsort(list, n, sizeof(*list), prov_cmp);
 	*num = (int)n;
 	return list;
+empty:
+	list = calloc(1, sizeof(*list));	/* non-NULL: no provider */
+	if (!list)
+		p2pv_err(ENOMEM, "out of memory");
+	return list;
+}
+
+/* The list in the caller's layout: elements inlen bytes apart */
+P2PV_EXPORT struct p2pv_provider *p2pv_get_provider_list(int *num, size_t inlen)
+{
+	struct p2pv_provider *list;
+	char *out;
+	int n, i;
+
+	if (!num) {
+		p2pv_err(EINVAL, "p2pv_get_provider_list: NULL count");
+		return NULL;
+	}
+	*num = 0;
+	if (p2pv_out_check(num, inlen, P2PV_PROVIDER_LEN_1_0,
+			   "p2pv_get_provider_list") < 0)
+		return NULL;
+	list = p2pv_provider_list(&n);
+	if (!list)
+		return NULL;
+	out = calloc(n ? (size_t)n : 1, inlen);
+	if (!out) {
+		free(list);
+		p2pv_err(ENOMEM, "out of memory");
+		return NULL;
+	}
+	for (i = 0; i < n; i++)
+		p2pv_out_fill(out + (size_t)i * inlen, inlen, &list[i],
+			      sizeof(list[i]));
+	free(list);
+	*num = n;
+	return (struct p2pv_provider *)(void *)out;
 }
 
 P2PV_EXPORT void p2pv_free_provider_list(struct p2pv_provider *list)

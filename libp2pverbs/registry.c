@@ -23,40 +23,69 @@ static P2PV_HOT size_t upper(const struct p2pv_rmap *m, uintptr_t addr)
 	return lo;
 }
 
+/*
+ * Room for one more range: a larger array is allocated with the lock
+ * dropped and installed under it (unless another insertion did so first);
+ * returns with the lock held, 0, or unlocked, -1 (ENOMEM).
+ */
+static int lock_with_room(struct p2pv_rmap *m)
+{
+	struct p2pv_range *bigger = NULL, *old = NULL;
+	size_t want = 0;
+
+	for (;;) {
+		pthread_mutex_lock(&m->lock);
+		if (m->n < m->cap)
+			break;
+		if (bigger && want > m->cap) {
+			if (m->n)
+				memcpy(bigger, m->r, m->n * sizeof(*m->r));
+			old = m->r;
+			m->r = bigger;
+			m->cap = want;
+			bigger = NULL;
+			break;
+		}
+		want = m->cap ? m->cap * 2 : 64;
+		pthread_mutex_unlock(&m->lock);
+		free(bigger);
+		bigger = malloc(want * sizeof(*bigger));
+		if (!bigger) {
+			errno = ENOMEM;
+			return -1;
+		}
+	}
+	if (!old && !bigger)
+		return 0;
+	/* what is left over is freed after the lock, and room checked again */
+	pthread_mutex_unlock(&m->lock);
+	free(old);
+	free(bigger);
+	return lock_with_room(m);
+}
+
 P2PV_HOT int p2pv_rmap_insert(struct p2pv_rmap *m, uintptr_t start, uintptr_t end,
 		     void *val)
 {
 	size_t i;
-	int ret = 0;
 
 	if (end <= start)
 		return p2pv_err(EINVAL, "empty or wrapping range");
-	p2pv_lock(&m->lock);
+	if (lock_with_room(m) < 0)
+		return p2pv_err(ENOMEM, "out of memory");
 	i = upper(m, start);
 	if ((i > 0 && m->r[i - 1].end > start) || (i < m->n && m->r[i].start < end)) {
-		ret = p2pv_err(EEXIST, "range %#lx-%#lx overlaps a registered one",
-			       (unsigned long)start, (unsigned long)end);
-		goto out;
-	}
-	if (m->n == m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 64;
-		struct p2pv_range *r = realloc(m->r, cap * sizeof(*r));
-
-		if (!r) {
-			ret = p2pv_err(ENOMEM, "out of memory");
-			goto out;
-		}
-		m->r = r;
-		m->cap = cap;
+		pthread_mutex_unlock(&m->lock);
+		return p2pv_err(EEXIST, "range %#lx-%#lx overlaps a registered one",
+				(unsigned long)start, (unsigned long)end);
 	}
 	memmove(&m->r[i + 1], &m->r[i], (m->n - i) * sizeof(*m->r));
 	m->r[i].start = start;
 	m->r[i].end = end;
 	m->r[i].val = val;
 	__atomic_store_n(&m->n, m->n + 1, __ATOMIC_RELEASE);
-out:
-	p2pv_unlock(&m->lock);
-	return ret;
+	pthread_mutex_unlock(&m->lock);
+	return 0;
 }
 
 /* A miss sets errno only: callers that report it write their own message,
@@ -70,7 +99,7 @@ P2PV_HOT int p2pv_rmap_remove(struct p2pv_rmap *m, uintptr_t start, void **val)
 		errno = ENOENT;
 		return -1;
 	}
-	p2pv_lock(&m->lock);
+	pthread_mutex_lock(&m->lock);
 	i = upper(m, start);
 	if (i == 0 || m->r[i - 1].start != start) {
 		errno = ENOENT;
@@ -83,7 +112,7 @@ P2PV_HOT int p2pv_rmap_remove(struct p2pv_rmap *m, uintptr_t start, void **val)
 	memmove(&m->r[i], &m->r[i + 1], (m->n - i - 1) * sizeof(*m->r));
 	__atomic_store_n(&m->n, m->n - 1, __ATOMIC_RELEASE);
 out:
-	p2pv_unlock(&m->lock);
+	pthread_mutex_unlock(&m->lock);
 	return ret;
 }
 
@@ -99,14 +128,14 @@ P2PV_HOT int p2pv_rmap_lookup(struct p2pv_rmap *m, uintptr_t addr,
 		errno = ENOENT;
 		return -1;
 	}
-	p2pv_lock(&m->lock);
+	pthread_mutex_lock(&m->lock);
 	i = upper(m, addr);
 	if (i > 0 && addr < m->r[i - 1].end) {
 		found = 1;
 		if (copy)
 			copy(m->r[i - 1].val, addr, arg);
 	}
-	p2pv_unlock(&m->lock);
+	pthread_mutex_unlock(&m->lock);
 	if (!found) {
 		errno = ENOENT;
 		return -1;
@@ -118,9 +147,9 @@ size_t p2pv_rmap_count(struct p2pv_rmap *m)
 {
 	size_t n;
 
-	p2pv_lock(&m->lock);
+	pthread_mutex_lock(&m->lock);
 	n = m->n;
-	p2pv_unlock(&m->lock);
+	pthread_mutex_unlock(&m->lock);
 	return n;
 }
 
@@ -133,10 +162,7 @@ size_t p2pv_rmap_count(struct p2pv_rmap *m)
  * locks, so taking them in any order cannot deadlock.
  */
 #define FORK_MAPS 4
-static struct {
-	struct p2pv_rmap *map;
-	void (*drop)(void *val);
-} fork_maps[FORK_MAPS];
+static struct p2pv_rmap *fork_maps[FORK_MAPS];
 static int num_fork_maps;
 
 static void fork_prepare(void)
@@ -144,50 +170,31 @@ static void fork_prepare(void)
 	int i;
 
 	for (i = 0; i < num_fork_maps; i++)
-		p2pv_lock(&fork_maps[i].map->lock);
+		pthread_mutex_lock(&fork_maps[i]->lock);
 }
 
-static void fork_parent(void)
+static void fork_done(void)
 {
 	int i;
 
 	for (i = num_fork_maps - 1; i >= 0; i--)
-		p2pv_unlock(&fork_maps[i].map->lock);
+		pthread_mutex_unlock(&fork_maps[i]->lock);
 }
 
-static void fork_child(void)
-{
-	struct p2pv_rmap *m;
-	size_t k;
-	int i;
-
-	for (i = 0; i < num_fork_maps; i++) {
-		m = fork_maps[i].map;
-		m->lock = 0;
-		if (!fork_maps[i].drop)
-			continue;
-		for (k = 0; k < m->n; k++)
-			fork_maps[i].drop(m->r[k].val);
-		__atomic_store_n(&m->n, 0, __ATOMIC_RELEASE);
-	}
-}
-
-void p2pv_rmap_fork_safe(struct p2pv_rmap *m, void (*drop)(void *val))
+void p2pv_rmap_fork_safe(struct p2pv_rmap *m)
 {
 	if (num_fork_maps == FORK_MAPS)
 		abort();	/* a static table too small: a build-time mistake */
 	if (!num_fork_maps)
-		pthread_atfork(fork_prepare, fork_parent, fork_child);
-	fork_maps[num_fork_maps].map = m;
-	fork_maps[num_fork_maps].drop = drop;
-	num_fork_maps++;
+		pthread_atfork(fork_prepare, fork_done, fork_done);
+	fork_maps[num_fork_maps++] = m;
 }
 
 void p2pv_rmap_destroy(struct p2pv_rmap *m)
 {
-	p2pv_lock(&m->lock);
+	pthread_mutex_lock(&m->lock);
 	free(m->r);
 	m->r = NULL;
 	m->n = m->cap = 0;
-	p2pv_unlock(&m->lock);
+	pthread_mutex_unlock(&m->lock);
 }

@@ -115,10 +115,15 @@ static int query_text(uintptr_t addr, struct vma *v)
 	return -1;
 }
 
-/* The mapping containing addr; -1 + errno ENOENT when nothing is mapped */
+/*
+ * The mapping containing addr; -1 + errno ENOENT when nothing is mapped.
+ * Whether the text is read is decided by the ioctl's own answer, never by
+ * an errno the caller left behind: once the kernel said it has no
+ * PROCMAP_QUERY (ENOTTY before Linux 6.11), every query reads the text.
+ */
 static int query(uintptr_t addr, struct vma *v)
 {
-	int ret = -1;
+	int use_text, err = 0, ret = -1;
 
 	maps_lock();
 	if (maps.pid != getpid()) {
@@ -130,12 +135,15 @@ static int query(uintptr_t addr, struct vma *v)
 	}
 	if (!maps.no_ioctl) {
 		ret = query_ioctl(maps.fd, addr, v);
-		if (ret < 0 && errno != ENOENT)
-			maps.no_ioctl = 1;	/* ENOTTY: before Linux 6.11 */
+		err = ret < 0 ? errno : 0;
+		if (ret < 0 && err != ENOENT)
+			maps.no_ioctl = 1;
 	}
+	use_text = maps.no_ioctl;
 	maps_unlock();
-	if (ret < 0 && errno != ENOENT)
-		ret = query_text(addr, v);
+	if (use_text)
+		return query_text(addr, v);
+	errno = err;
 	return ret;
 }
 

@@ -64,7 +64,9 @@ int main(int argc, char **argv)
 	       buf->provider);
 	memset(buf->addr, 0x5a, 64);	/* CPU access through the mapping */
 
-	/* plain verbs call: routed to ibv_reg_dmabuf_mr for P2P memory */
+	/* like ibv_reg_mr(): the kernel registers the P2P mapping as its
+	 * dma-buf (or the library by the dma-buf fd, on a kernel without
+	 * that path) */
 	mr = p2pv_reg_mr(pd, buf->addr, buf->length,
 			 IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ |
 			 IBV_ACCESS_REMOTE_WRITE);
@@ -73,7 +75,7 @@ int main(int argc, char **argv)
 		goto out_buf;
 	}
 	printf("mr: lkey 0x%x rkey 0x%x\n", mr->lkey, mr->rkey);
-	if (p2pv_mr_query(mr, &info) == 0 && info.mode_known)
+	if (p2pv_mr_query(mr, &info, sizeof(info)) == 0 && info.mode_known)
 		printf("path: %s, mode %s (%s)\n", p2pv_path_class_str(info.path_class),
 		       p2pv_map_mode_str(info.mode),
 		       p2pv_answer_source_str(info.source));

@@ -13,12 +13,21 @@
  * also leaves a one-line message that p2pv_last_error() returns.  The library
  * writes nothing to stderr unless P2PV_DEBUG is set in the environment.
  *
- * Structs the caller allocates for the library to fill start with comp_mask,
- * which the library sets to the optional fields (P2PV_*_MASK_*) it filled;
- * the caller need not initialise them.  Input attribute structs start with
- * comp_mask naming the optional fields the caller set, carry reserved space
- * and are passed with their size (inlen), so a program built against an
- * older header keeps working with a newer library.
+ * ABI (libp2pverbs 1.0, symbol version P2PVERBS_1.0; each later release
+ * adds its symbols in a version node of its own): every struct starts with
+ * comp_mask.  A struct the caller allocates for the library to fill is
+ * passed with its size, inlen = sizeof(*out) as the caller was compiled:
+ * the library checks it (EINVAL below the 1.0 size), clears inlen bytes and
+ * fills the fields it knows that fit, and comp_mask names the optional
+ * fields (P2PV_*_MASK_*) it filled.  An input attribute struct is passed the
+ * same way; comp_mask names the optional fields the caller set, and bytes
+ * past what this library knows must be zero (else EOPNOTSUPP).  So a
+ * program built against an older header keeps working with a newer
+ * library, and a newer program gets a clear error from an older one.
+ *
+ * File descriptors the library hands out (dmabuf_fd of p2pv_buf,
+ * p2pv_ptr_info, p2pv_mr_info) stay the library's: valid until the buffer
+ * is freed, never to be closed by the caller (dup() one to keep it).
  */
 #ifndef INFINIBAND_P2PVERBS_H
 #define INFINIBAND_P2PVERBS_H
@@ -53,6 +62,7 @@ enum p2pv_provider_kind {
 };
 
 struct p2pv_provider {
+	uint64_t comp_mask;			/* out: no optional field yet */
 	char pci_addr[P2PV_PCI_ADDR_LEN];	/* e.g. "0000:01:00.0" */
 	uint64_t size;				/* p2pmem/size, bytes */
 	uint64_t available;			/* bytes an allocation can get now:
@@ -64,19 +74,21 @@ struct p2pv_provider {
 	uint16_t vendor_id;
 	uint16_t device_id;
 	int numa_node;				/* -1 if unknown */
-	uint32_t reserved[4];
 };
 
 /*
- * Array of every P2PDMA provider (published or not), sorted by PCI address.
- * Returns NULL on failure; an empty list is a valid result (*num = 0, the
- * returned pointer is non-NULL).  Free with p2pv_free_provider_list().
+ * Array of every P2PDMA provider (published or not), sorted by PCI address;
+ * its elements are inlen = sizeof(struct p2pv_provider) bytes apart, as the
+ * caller was compiled.  Returns NULL on failure; an empty list is a valid
+ * result (*num = 0, the returned pointer is non-NULL).  Free with
+ * p2pv_free_provider_list().
  */
-struct p2pv_provider *p2pv_get_provider_list(int *num_providers);
+struct p2pv_provider *p2pv_get_provider_list(int *num_providers, size_t inlen);
 void p2pv_free_provider_list(struct p2pv_provider *list);
 /* One provider by PCI address. 0 on success, -1 + errno otherwise (EINVAL
  * malformed address, ENODEV no such provider: the same as every call). */
-int p2pv_query_provider(const char *pci_addr, struct p2pv_provider *out);
+int p2pv_query_provider(const char *pci_addr, struct p2pv_provider *out,
+			size_t inlen);
 
 /* ------------------------------------------------------------------ */
 /* Paths                                                               */
@@ -114,16 +126,21 @@ enum p2pv_map_mode {
  * ODP dma-buf MRs); others fail at registration with EOPNOTSUPP */
 #define P2PV_REASON_REVOCABLE_ONLY	(1U << 5)
 
-/* Where the mode of a path or an MR came from */
+/* Where the mode of a path or an MR came from.  The kernel's answers decide
+ * wherever the kernel gives them; an estimate from sysfs stands in only
+ * where it cannot (no node, or not allowed to open it), and says so. */
 enum p2pv_answer_source {
-	P2PV_SOURCE_SYSFS = 0,	/* derived from sysfs (fallback) */
+	P2PV_SOURCE_SYSFS_ESTIMATE = 0,	/* the library's estimate from sysfs */
 	P2PV_SOURCE_KERNEL = 1,	/* P2PMEM_IOC_MAP_QUERY on /dev/p2pmem/<bdf> */
 	P2PV_SOURCE_ATTACHMENT = 2, /* what the MR's attachment got
 				     * (P2PMEM_IOC_ATTACH_QUERY) */
 };
-const char *p2pv_answer_source_str(enum p2pv_answer_source s); /* "kernel" */
+/* "sysfs-estimate", "kernel", "attachment" */
+const char *p2pv_answer_source_str(enum p2pv_answer_source s);
 
-/* ACS state of one PCI function on a path */
+/* ACS state of one PCI function on a path.  struct p2pv_hop is an element
+ * of p2pv_path's hops[] and not extensible itself: a new per-hop field
+ * would come as a new array in p2pv_path. */
 enum p2pv_acs_state {
 	P2PV_ACS_NONE = 0,	/* no ACS capability */
 	P2PV_ACS_OFF = 1,	/* capability present, no redirect bit set */
@@ -162,17 +179,17 @@ struct p2pv_path {
 	char reason[256];		/* one-line human readable explanation */
 	int provider_numa_node;		/* P2PV_PATH_MASK_NUMA; -1 unknown */
 	int client_numa_node;		/* P2PV_PATH_MASK_NUMA; -1 unknown */
-	uint64_t reserved[4];
 };
 
-/* Path from the provider (PCI address) to an RDMA device. 0 or -1 + errno. */
+/* Path from the provider (PCI address) to an RDMA device. 0 or -1 + errno;
+ * inlen = sizeof(*path). */
 int p2pv_query_path(const char *provider, struct ibv_device *device,
-		    struct p2pv_path *path);
+		    struct p2pv_path *path, size_t inlen);
 int p2pv_query_path_ctx(const char *provider, struct ibv_context *ctx,
-			struct p2pv_path *path);
+			struct p2pv_path *path, size_t inlen);
 /* Same, naming the RDMA device as in /sys/class/infiniband/<name>. */
 int p2pv_query_path_by_name(const char *provider, const char *ibdev_name,
-			    struct p2pv_path *path);
+			    struct p2pv_path *path, size_t inlen);
 
 const char *p2pv_path_class_str(enum p2pv_path_class c);	/* "PIX" ... */
 const char *p2pv_map_mode_str(enum p2pv_map_mode m);		/* "bus-addr" ... */
@@ -190,23 +207,24 @@ const char *p2pv_acs_state_str(enum p2pv_acs_state s);
  * nobody confirmed never beats a confirmed one), then summed path class,
  * then summed distance, then most available, then PCI address.
  * Unpublished, exhausted and refused providers are skipped.  The provider
- * x device graph is computed once per process and reused until a provider
- * or device comes or goes (a uevent), and so is each provider's available
- * memory: the ranking uses the value cached when the graph was built,
- * refreshed after each allocation of this process from that provider and
- * when an allocation from it fails for lack of memory, and re-read for every
- * provider when none has enough in the cache; after the first call a choice
- * reads no sysfs file.  0 on success (*out filled, with the cached
+ * x device graph is computed once per process and kept up to date by the
+ * kernel's uevents (PCI functions, RDMA devices, p2pmem nodes coming or
+ * going).  The available memory it ranks by is the allocator's table: read
+ * when the graph is built and after each allocation of this process from a
+ * provider (success or lack of memory), plus what frees give back, and
+ * re-read for every provider when none has enough; after the first call a
+ * choice reads no sysfs file.  0 on success (*out filled, with the cached
  * available; paths[i] filled when paths is not NULL), -1 + errno (ENODEV:
- * none usable).
+ * none usable).  out_len = sizeof(*out), path_len = sizeof(*paths).
  */
 int p2pv_choose_provider(struct ibv_device *const *devices, int num_devices,
 			 uint64_t min_available, struct p2pv_provider *out,
-			 struct p2pv_path *paths);
+			 size_t out_len, struct p2pv_path *paths,
+			 size_t path_len);
 int p2pv_choose_provider_by_name(const char *const *ibdev_names,
 				 int num_devices, uint64_t min_available,
-				 struct p2pv_provider *out,
-				 struct p2pv_path *paths);
+				 struct p2pv_provider *out, size_t out_len,
+				 struct p2pv_path *paths, size_t path_len);
 
 /* ------------------------------------------------------------------ */
 /* Policy (like libfabric's FI_HMEM_P2P_*)                             */
@@ -238,10 +256,12 @@ enum p2pv_mem_type {
 	P2PV_MEM_P2P = 1,	/* P2PDMA memory reachable as a dma-buf */
 };
 
+/* Allocated and owned by the library (it may grow at the end) */
 struct p2pv_buf {
+	uint64_t comp_mask;		/* no optional field yet */
 	void *addr;			/* CPU mapping */
 	size_t length;
-	int dmabuf_fd;			/* -1 for host memory */
+	int dmabuf_fd;			/* -1 for host memory; the library's */
 	uint64_t dmabuf_offset;		/* offset of addr in the dma-buf */
 	enum p2pv_mem_type type;
 	char provider[P2PV_PCI_ADDR_LEN];	/* "" for host memory */
@@ -249,10 +269,10 @@ struct p2pv_buf {
 
 /*
  * Allocate length (> 0) bytes of zeroed memory.  pci_addr names the
- * provider: that provider or an error (EINVAL malformed, ENODEV no such
- * provider, EACCES not published or node not accessible, ENOSPC too little
- * available, EDQUOT over the administrator's user_limit), whatever the
- * policy.  With pci_addr NULL the library chooses: the provider nearest to
+ * provider: that provider or an error, whatever the policy; the kernel's
+ * P2PMEM_IOC_ALLOC decides (EINVAL malformed, ENODEV no node: no such
+ * provider or not published, EACCES node not accessible, ENOMEM no range
+ * that large, EDQUOT over the administrator's user_limit).  With pci_addr NULL the library chooses: the provider nearest to
  * near as p2pv_choose_provider() ranks them (with near NULL too, the one
  * with the most memory available), and the policy decides what happens
  * when none can serve.
@@ -278,11 +298,11 @@ struct p2pv_buf_alloc_attr {
 	size_t alignment;		/* MASK_ALIGNMENT: of addr, a power of
 					 * two; default the page size */
 	uint64_t flags;			/* MASK_FLAGS: P2PV_BUF_ALLOC_* */
-	uint64_t reserved[4];		/* must be zero */
 };
 
 /* p2pv_buf_alloc() with attributes; inlen = sizeof(*attr) as compiled.
- * Unknown comp_mask bits, flags or non-zero reserved fields: EOPNOTSUPP. */
+ * Unknown comp_mask bits or flags, or non-zero bytes past the struct this
+ * library knows: EOPNOTSUPP. */
 struct p2pv_buf *p2pv_buf_alloc_attr(const struct p2pv_buf_alloc_attr *attr,
 				     size_t inlen);
 /* Adopt an existing dma-buf (the fd is duplicated); maps length (> 0) bytes
@@ -300,20 +320,20 @@ int p2pv_buf_free(struct p2pv_buf *buf);
 struct p2pv_ptr_info {
 	uint64_t comp_mask;		/* out: no optional field yet */
 	struct p2pv_buf *buf;		/* buffer containing the pointer */
-	int dmabuf_fd;
+	int dmabuf_fd;			/* the buffer's, owned by the library */
 	uint64_t dmabuf_offset;		/* offset of the pointer in the dma-buf */
 	size_t offset;			/* offset of the pointer in buf */
 	size_t remaining;		/* bytes from the pointer to buf's end */
 	char provider[P2PV_PCI_ADDR_LEN];
-	uint64_t reserved[4];
 };
 
 /* 1 if ptr lies in a P2P buffer of the library that is still mapped where
  * the library mapped it, else 0.  A range the program unmapped (and maybe
  * mapped again with other memory) is not P2P memory any more. */
 int p2pv_is_p2p(const void *ptr);
-/* 0 and *info filled if p2pv_is_p2p(ptr), -1 + errno ENOENT otherwise. */
-int p2pv_ptr_query(const void *ptr, struct p2pv_ptr_info *info);
+/* 0 and *info filled if p2pv_is_p2p(ptr), -1 + errno ENOENT otherwise;
+ * inlen = sizeof(*info). */
+int p2pv_ptr_query(const void *ptr, struct p2pv_ptr_info *info, size_t inlen);
 
 /* ------------------------------------------------------------------ */
 /* Memory registration                                                 */
@@ -327,14 +347,17 @@ int p2pv_ptr_query(const void *ptr, struct p2pv_ptr_info *info);
 struct ibv_mr *p2pv_reg_buf(struct ibv_pd *pd, struct p2pv_buf *buf,
 			    size_t offset, size_t length, int access);
 /* Like ibv_reg_mr/ibv_reg_mr_iova/ibv_reg_mr_iova2: the range is registered
- * by address with ibv_reg_mr_iova2(), and the kernel resolves a range inside
- * a P2P mapping to its dma-buf, so what is registered is what is mapped
- * there at that moment.  The kernel's refusal is the answer: EFAULT means
- * the range is not (entirely) a P2P mapping any more (p2pv_last_error()
- * says so), and nothing else is tried.  A range the library knows as P2P memory is
- * remembered for p2pv_mr_query(); nothing else costs more than the plain
- * verbs call.  NULL pd or addr, or length 0: EINVAL; a range crossing the end
- * of a P2P buffer that is still mapped there: EINVAL. */
+ * by address with ibv_reg_mr_iova2(), and a kernel with the by-address path
+ * resolves a range inside a P2P mapping to its dma-buf, so what is
+ * registered is what is mapped there at that moment.  A kernel without that
+ * path answers EFAULT for a P2P mapping: if the range is still the mapping
+ * of a buffer of this library, the library then registers the buffer by its
+ * dma-buf fd and offset (reg_method P2PV_MR_REG_FD_FALLBACK); otherwise the
+ * kernel's refusal is the answer, with a message.  A range the library
+ * knows as P2P memory is remembered for p2pv_mr_query(); nothing else costs
+ * more than the plain verbs call.  NULL pd or addr, or length 0: EINVAL; a
+ * range crossing the end of a P2P buffer that is still mapped there:
+ * EINVAL. */
 struct ibv_mr *p2pv_reg_mr(struct ibv_pd *pd, void *addr, size_t length,
 			   int access);
 struct ibv_mr *p2pv_reg_mr_iova(struct ibv_pd *pd, void *addr, size_t length,
@@ -359,8 +382,13 @@ enum p2pv_mr_reg_method {
 	/* ibv_reg_mr() of the P2P mapping: the kernel resolved the mapping to
 	 * its dma-buf at registration (a dma-buf MR on the buffer) */
 	P2PV_MR_REG_MAPPING = 1,
-	/* ibv_reg_dmabuf_mr() on the buffer's dma-buf fd and offset */
+	/* ibv_reg_dmabuf_mr() on the buffer's dma-buf fd and offset
+	 * (p2pv_reg_buf()) */
 	P2PV_MR_REG_DMABUF = 2,
+	/* p2pv_reg_mr*() on a kernel that cannot register a P2P mapping by
+	 * address (EFAULT): ibv_reg_dmabuf_mr() on the buffer's dma-buf fd
+	 * and offset, after checking the range is still its mapping */
+	P2PV_MR_REG_FD_FALLBACK = 3,
 };
 
 struct p2pv_mr_info {
@@ -370,7 +398,8 @@ struct p2pv_mr_info {
 	enum p2pv_path_class path_class;
 	enum p2pv_answer_source source;	/* ATTACHMENT: what the MR got */
 	int mode_known;			/* 0: mode is P2PV_MAP_UNKNOWN */
-	int dmabuf_fd;
+	int dmabuf_fd;			/* the buffer's (the library's), -1
+					 * once the buffer is freed */
 	uint64_t dmabuf_offset;
 	uint64_t iova;
 	char provider[P2PV_PCI_ADDR_LEN];
@@ -378,8 +407,6 @@ struct p2pv_mr_info {
 	char importer[64];		/* MASK_ATTACHMENT: the kernel's name of
 					 * the importing device, "" unknown */
 	enum p2pv_mr_reg_method reg_method;	/* MASK_REG_METHOD */
-	uint32_t reserved32;
-	uint64_t reserved[3];
 };
 
 /*
@@ -392,8 +419,10 @@ struct p2pv_mr_info {
  * and perhaps mapped other memory there) reports type P2PV_MEM_HOST and
  * reg_method P2PV_MR_REG_HOST.  Query right after registering when the
  * program remaps memory: the check sees the mapping as it is at the query.
+ * inlen = sizeof(*info).
  */
-int p2pv_mr_query(const struct ibv_mr *mr, struct p2pv_mr_info *info);
+int p2pv_mr_query(const struct ibv_mr *mr, struct p2pv_mr_info *info,
+		  size_t inlen);
 
 /* Does the device/kernel support dma-buf MRs?  1 yes, 0 no, -1 error. */
 int p2pv_dmabuf_mr_supported(struct ibv_pd *pd);

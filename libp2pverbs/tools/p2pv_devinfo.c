@@ -32,7 +32,7 @@ static int rdev_cmp(const void *a, const void *b)
 
 static struct rdev *list_rdma(int *num, const char *only)
 {
-	char dir[PATH_MAX], link[PATH_MAX + 300], real[PATH_MAX];
+	char dir[PATH_MAX];
 	struct rdev *l = NULL, *tmp;
 	struct dirent *e;
 	int n = 0;
@@ -44,8 +44,6 @@ static struct rdev *list_rdma(int *num, const char *only)
 	if (!d)
 		return NULL;
 	while ((e = readdir(d))) {
-		char *base;
-
 		if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof(l->name))
 			continue;
 		if (only && strcmp(only, e->d_name))
@@ -56,23 +54,6 @@ static struct rdev *list_rdma(int *num, const char *only)
 		l = tmp;
 		memset(&l[n], 0, sizeof(l[n]));
 		memcpy(l[n].name, e->d_name, strlen(e->d_name) + 1);
-		snprintf(link, sizeof(link), "%s/%s/device", dir, e->d_name);
-		/* the nearest PCI function at or above the device: an
-		 * auxiliary device or sub-function DMAs through its parent */
-		if (realpath(link, real) && strstr(real, "/pci")) {
-			while ((base = strrchr(real, '/'))) {
-				unsigned dom, bus, dev, fn;
-				int len = -1;
-
-				if (sscanf(base + 1, "%x:%x:%x.%x%n", &dom, &bus, &dev, &fn,
-					   &len) == 4 && len == (int)strlen(base + 1) &&
-				    strlen(base + 1) < sizeof(l[n].pci)) {
-					memcpy(l[n].pci, base + 1, strlen(base + 1) + 1);
-					break;
-				}
-				*base = 0;
-			}
-		}
 		n++;
 	}
 	closedir(d);
@@ -154,7 +135,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: --json and --dot are exclusive\n", argv[0]);
 		return 2;
 	}
-	prov = p2pv_get_provider_list(&np);
+	prov = p2pv_get_provider_list(&np, sizeof(struct p2pv_provider));
 	if (!prov) {
 		fprintf(stderr, "%s: %s\n", argv[0], p2pv_last_error());
 		return 1;
@@ -173,8 +154,16 @@ int main(int argc, char **argv)
 	for (i = 0; i < np; i++)
 		for (j = 0; j < nd; j++)
 			if (p2pv_query_path_by_name(prov[i].pci_addr, devs[j].name,
-						    &paths[i * nd + j]) < 0)
+						    &paths[i * nd + j], sizeof(struct p2pv_path)) < 0)
 				paths[i * nd + j].num_hops = -1;
+	/* a device's PCI function as the library finds it (the client side
+	 * of its paths: itself, or the parent an auxiliary device or
+	 * sub-function DMAs through); without a provider there is no path */
+	for (j = 0; j < nd; j++)
+		for (i = 0; i < np && !devs[j].pci[0]; i++)
+			if (paths[i * nd + j].num_hops >= 0)
+				snprintf(devs[j].pci, sizeof(devs[j].pci), "%s",
+					 paths[i * nd + j].client_pci_addr);
 
 	if (json) {
 		printf("{\n  \"providers\": [");
@@ -309,8 +298,9 @@ int main(int argc, char **argv)
 				}
 				printf("\n");
 			}
-			printf("(class/mode/source: kernel = the kernel's own decision, sysfs = derived\n"
-			       " from sysfs, \"unknown\" where sysfs cannot tell without root)\n");
+			printf("(class/mode/source: kernel = the kernel's own decision, sysfs-estimate =\n"
+			       " the library's estimate from sysfs where the kernel cannot be asked,\n"
+			       " \"unknown\" where sysfs cannot tell without root)\n");
 		}
 		if (verbose)
 			for (i = 0; i < np; i++)

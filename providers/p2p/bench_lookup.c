@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR Linux-OpenIB) */
 /*
- * p2pv_bench_lookup: cost of the P2P pointer lookup done by every routed
- * ibv_reg_mr(), against the number of registered buffers.  Buffers are
+ * p2pv_bench_lookup: cost of the P2P pointer lookup done by every
+ * p2pv_reg_mr*() call, against the number of registered buffers.  Buffers are
  * pages of a memfd imported with p2pv_buf_import().  Not a test.
  */
 #include <stdio.h>

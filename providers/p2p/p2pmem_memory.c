@@ -1,14 +1,10 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR Linux-OpenIB) */
-/* p2pmem backend: dma-bufs from /dev/p2pmem/<bdf> (P2PMEM_IOC_ALLOC). */
+/* p2pmem backend: dma-bufs of the provider's node (p2pmem_node.c), mapped. */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-#include <linux/p2pmem.h>
 
 #include "p2p_memory.h"
 #include "p2pv_priv.h"
@@ -50,34 +46,15 @@ int p2pv_map_dmabuf(int fd, uint64_t offset, size_t length, size_t alignment,
 static int p2pmem_alloc(const char *provider, size_t length, size_t alignment,
 			struct p2pv_mem_chunk *out)
 {
-	struct p2pmem_alloc req;
-	char path[PATH_MAX];
-	int dev, fd, err;
+	int fd, err;
 
 	if (!provider || !*provider)
 		return p2pv_err(EINVAL, "p2pmem: no provider given");
 	if (!length)
 		return p2pv_err(EINVAL, "p2pmem: zero length");
-	if (p2pv_dev_path(path, sizeof(path), provider) < 0)
+	fd = p2pv_node_alloc(provider, length);
+	if (fd < 0)
 		return -1;
-	dev = open(path, O_RDWR | O_CLOEXEC);
-	if (dev < 0)	/* no node: no provider driver, as unknown providers */
-		return p2pv_err(errno == ENOENT ? ENODEV : errno,
-				"p2pmem: cannot open %s: %s", path,
-				strerror(errno));
-	memset(&req, 0, sizeof(req));
-	req.size = length;
-	req.fd_flags = O_RDWR | O_CLOEXEC;
-	if (ioctl(dev, P2PMEM_IOC_ALLOC, &req) < 0) {
-		err = errno;
-		close(dev);
-		return p2pv_err(err, "p2pmem: P2PMEM_IOC_ALLOC of %zu bytes on %s: %s%s",
-				length, path, strerror(err),
-				err == EDQUOT ? " (over the administrator's user_limit)" :
-				err == ENOMEM ? " (no contiguous range left)" : "");
-	}
-	close(dev);
-	fd = req.fd;
 	if (p2pv_map_dmabuf(fd, 0, length, alignment, out) < 0) {
 		err = errno;
 		close(fd);

@@ -21,26 +21,26 @@ static void t_garbage_size(void)
 	fs_init(&fs);
 	topo_switch(&fs, 0x1234, 0, 0);
 	fs_writes(&fs, NVME_DIR "/p2pmem/size", "12abc\n");
-	CHECK_INT(p2pv_query_provider("0000:03:00.0", &one), -1);
+	CHECK_INT(p2pv_query_provider("0000:03:00.0", &one, sizeof(one)), -1);
 	CHECK_INT(errno, EINVAL);
 	CHECK(strstr(p2pv_last_error(), "size") != NULL);
 	/* the list skips the bad provider and keeps the good one */
-	l = p2pv_get_provider_list(&n);
+	l = p2pv_get_provider_list(&n, sizeof(struct p2pv_provider));
 	CHECK(l != NULL);
 	CHECK_INT(n, 1);
 	if (l && n == 1)
 		CHECK_STR(l[0].pci_addr, "0000:04:00.1");
 	p2pv_free_provider_list(l);
 	fs_writes(&fs, NVME_DIR "/p2pmem/size", "-5\n");
-	CHECK_INT(p2pv_query_provider("0000:03:00.0", &one), -1);
+	CHECK_INT(p2pv_query_provider("0000:03:00.0", &one, sizeof(one)), -1);
 	fs_writes(&fs, NVME_DIR "/p2pmem/size", "99999999999999999999999\n");
-	CHECK_INT(p2pv_query_provider("0000:03:00.0", &one), -1);
+	CHECK_INT(p2pv_query_provider("0000:03:00.0", &one, sizeof(one)), -1);
 	CHECK_INT(errno, ERANGE);
 	fs_writes(&fs, NVME_DIR "/p2pmem/size", "");
-	CHECK_INT(p2pv_query_provider("0000:03:00.0", &one), -1);
+	CHECK_INT(p2pv_query_provider("0000:03:00.0", &one, sizeof(one)), -1);
 	fs_writes(&fs, NVME_DIR "/p2pmem/size", "4096\n");
 	fs_writes(&fs, NVME_DIR "/p2pmem/available", "8192\n");
-	CHECK_INT(p2pv_query_provider("0000:03:00.0", &one), -1);
+	CHECK_INT(p2pv_query_provider("0000:03:00.0", &one, sizeof(one)), -1);
 	CHECK(strstr(p2pv_last_error(), "available") != NULL);
 	fs_fini(&fs);
 }
@@ -54,19 +54,19 @@ static void t_missing_files(void)
 	topo_switch(&fs, 0x1234, 0, 0);
 	snprintf(p, sizeof(p), "%s/%s/p2pmem/available", fs.top, NVME_DIR);
 	unlink(p);
-	CHECK_INT(p2pv_query_provider("0000:03:00.0", &one), -1);
+	CHECK_INT(p2pv_query_provider("0000:03:00.0", &one, sizeof(one)), -1);
 	CHECK_INT(errno, ENOENT);
 	CHECK(strstr(p2pv_last_error(), "available") != NULL);
 	/* class missing: still a provider, kind from the driver link */
 	snprintf(p, sizeof(p), "%s/%s/class", fs.top, NVME_DIR);
 	unlink(p);
 	fs_writes(&fs, NVME_DIR "/p2pmem/available", "0\n");
-	CHECK_INT(p2pv_query_provider("0000:03:00.0", &one), 0);
+	CHECK_INT(p2pv_query_provider("0000:03:00.0", &one, sizeof(one)), 0);
 	CHECK_INT(one.kind, P2PV_PROVIDER_GENERIC_BAR);
 	fs_writes(&fs, "sys/bus/pci/drivers/nvme/.keep", "");
 	snprintf(p, sizeof(p), "%s/%s/driver", fs.top, NVME_DIR);
 	CHECK_INT(symlink("../../../../../../bus/pci/drivers/nvme", p), 0);
-	CHECK_INT(p2pv_query_provider("0000:03:00.0", &one), 0);
+	CHECK_INT(p2pv_query_provider("0000:03:00.0", &one, sizeof(one)), 0);
 	CHECK_INT(one.kind, P2PV_PROVIDER_NVME_CMB);
 	fs_fini(&fs);
 }
@@ -79,25 +79,25 @@ static void t_short_config(void)
 	topo_switch(&fs, 0x1234, FS_ACS_RR, 0);
 	/* (file shrinks from here on) cut inside the ACS capability */
 	fs_truncate_config(&fs, "pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:00.0", 0x14a);
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.hops[1].acs, P2PV_ACS_UNKNOWN);
 	/* as an unprivileged reader sees it: 64 bytes */
 	fs_truncate_config(&fs, "pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:00.0", 64);
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.hops[1].acs, P2PV_ACS_UNKNOWN);
 	CHECK_INT(p.acs_unknown, 1);
 	/* the port might redirect: never the optimistic bus-addr */
 	CHECK_INT(p.mode, P2PV_MAP_UNKNOWN);
-	CHECK_INT(p.source, P2PV_SOURCE_SYSFS);
+	CHECK_INT(p.source, P2PV_SOURCE_SYSFS_ESTIMATE);
 	CHECK(strstr(p.reason, "unknown") != NULL);
-	CHECK(strstr(p.reason, "[sysfs]") != NULL);
+	CHECK(strstr(p.reason, "[sysfs-estimate]") != NULL);
 	/* 256 bytes: conventional config space, no ACS */
 	fs_truncate_config(&fs, "pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:00.0", 256);
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.hops[1].acs, P2PV_ACS_NONE);
 	/* empty */
 	fs_truncate_config(&fs, "pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:00.0", 0);
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.hops[1].acs, P2PV_ACS_UNKNOWN);
 	fs_fini(&fs);
 }
@@ -116,7 +116,7 @@ static void t_looping_ext_caps(void)
 	cfg[0x103] = 0x10;		/* next = 0x100 */
 	fs_write(&fs, "sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:00.0/config",
 		 cfg, sizeof(cfg));
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.hops[1].acs, P2PV_ACS_NONE);
 	fs_fini(&fs);
 }
@@ -136,15 +136,15 @@ static void t_bad_addresses(void)
 	topo_switch(&fs, 0x1234, 0, 0);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		errno = 0;
-		CHECK_INT(p2pv_query_provider(bad[i], &one), -1);
+		CHECK_INT(p2pv_query_provider(bad[i], &one, sizeof(one)), -1);
 		CHECK_INT(errno, EINVAL);
-		CHECK_INT(p2pv_query_path_by_name(bad[i], "mlx5_0", &p), -1);
+		CHECK_INT(p2pv_query_path_by_name(bad[i], "mlx5_0", &p, sizeof(p)), -1);
 		CHECK_INT(errno, EINVAL);
 	}
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "../mlx5_0", &p), -1);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "../mlx5_0", &p, sizeof(p)), -1);
 	CHECK_INT(errno, EINVAL);
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "", &p), -1);
-	CHECK_INT(p2pv_query_path_by_name("0000:09:00.0", "mlx5_0", &p), -1);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "", &p, sizeof(p)), -1);
+	CHECK_INT(p2pv_query_path_by_name("0000:09:00.0", "mlx5_0", &p, sizeof(p)), -1);
 	CHECK_INT(errno, ENODEV);
 	fs_fini(&fs);
 }
@@ -157,15 +157,15 @@ static void t_null_arguments(void)
 	struct p2pv_ptr_info pi;
 	int n;
 
-	CHECK(p2pv_get_provider_list(NULL) == NULL);
+	CHECK(p2pv_get_provider_list(NULL, sizeof(struct p2pv_provider)) == NULL);
 	CHECK_INT(errno, EINVAL);
 	CHECK(p2pv_last_error()[0] != 0);
 	p2pv_free_provider_list(NULL);
-	CHECK_INT(p2pv_query_provider(NULL, &one), -1);
-	CHECK_INT(p2pv_query_provider("0000:03:00.0", NULL), -1);
-	CHECK_INT(p2pv_query_path_by_name(NULL, NULL, &p), -1);
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", NULL), -1);
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", NULL, &p), -1);
+	CHECK_INT(p2pv_query_provider(NULL, &one, sizeof(one)), -1);
+	CHECK_INT(p2pv_query_provider("0000:03:00.0", NULL, sizeof(struct p2pv_provider)), -1);
+	CHECK_INT(p2pv_query_path_by_name(NULL, NULL, &p, sizeof(p)), -1);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", NULL, sizeof(struct p2pv_path)), -1);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", NULL, &p, sizeof(p)), -1);
 	CHECK(p2pv_buf_alloc(NULL, NULL, 0) == NULL);
 	CHECK_INT(errno, EINVAL);
 	CHECK(p2pv_buf_alloc(NULL, NULL, SIZE_MAX) == NULL);
@@ -184,13 +184,13 @@ static void t_null_arguments(void)
 	CHECK_INT(errno, EINVAL);
 	CHECK(p2pv_reg_mr_iova2(NULL, &n, 4, 0, 0) == NULL);
 	CHECK_INT(p2pv_dereg_mr(NULL), -1);
-	CHECK_INT(p2pv_mr_query(NULL, &mi), -1);
+	CHECK_INT(p2pv_mr_query(NULL, &mi, sizeof(mi)), -1);
 	CHECK_INT(p2pv_dmabuf_mr_supported(NULL), -1);
-	CHECK_INT(p2pv_ptr_query(NULL, &pi), -1);
+	CHECK_INT(p2pv_ptr_query(NULL, &pi, sizeof(pi)), -1);
 	CHECK_INT(errno, ENOENT);
-	CHECK_INT(p2pv_ptr_query(&n, NULL), -1);
+	CHECK_INT(p2pv_ptr_query(&n, NULL, sizeof(struct p2pv_ptr_info)), -1);
 	CHECK_INT(p2pv_is_p2p(NULL), 0);
-	CHECK_INT(p2pv_choose_provider_by_name(NULL, -1, 0, &one, NULL), -1);
+	CHECK_INT(p2pv_choose_provider_by_name(NULL, -1, 0, &one, sizeof(one), NULL, 0), -1);
 	CHECK_INT(p2pv_set_policy((enum p2pv_policy)7), -1);
 	CHECK_INT(errno, EINVAL);
 }

@@ -81,7 +81,7 @@ static void t_count(void)
 
 	fs_init(&fs);
 	build(all_equal);
-	l = p2pv_get_provider_list(&n);
+	l = p2pv_get_provider_list(&n, sizeof(struct p2pv_provider));
 	CHECK_INT(n, 24);
 	if (l && n == 24) {
 		CHECK_STR(l[0].pci_addr, "0000:12:00.0");
@@ -101,12 +101,12 @@ static void t_nearest_one_device(void)
 	fs_cpuinfo(&fs, "AuthenticAMD", 0x19);
 	build(varied);
 	/* under its own switch (PIX) beats the biggest one elsewhere (PHB) */
-	CHECK_INT(p2pv_choose_provider_by_name(names, 1, 0, &out, &path), 0);
+	CHECK_INT(p2pv_choose_provider_by_name(names, 1, 0, &out, sizeof(out), &path, sizeof(path)), 0);
 	CHECK_STR(out.pci_addr, "0000:17:00.0");	/* switch 1, d = 5 */
 	CHECK_INT(path.path_class, P2PV_PATH_PIX);
 	CHECK_INT(path.mode, P2PV_MAP_BUS_ADDR);
 	names[0] = "mlx5_1";
-	CHECK_INT(p2pv_choose_provider_by_name(names, 1, 0, &out, &path), 0);
+	CHECK_INT(p2pv_choose_provider_by_name(names, 1, 0, &out, sizeof(out), &path, sizeof(path)), 0);
 	CHECK_STR(out.pci_addr, "0000:29:00.0");	/* switch 2, most available */
 	fs_fini(&fs);
 }
@@ -118,7 +118,7 @@ static void t_tie_break_address(void)
 
 	fs_init(&fs);
 	build(all_equal);
-	CHECK_INT(p2pv_choose_provider_by_name(names, 1, 0, &out, NULL), 0);
+	CHECK_INT(p2pv_choose_provider_by_name(names, 1, 0, &out, sizeof(out), NULL, 0), 0);
 	CHECK_STR(out.pci_addr, "0000:12:00.0");
 	fs_fini(&fs);
 }
@@ -133,7 +133,7 @@ static void t_two_devices(void)
 	fs_cpuinfo(&fs, "AuthenticAMD", 0x19);
 	build(varied);
 	/* each switch-1/2 provider is PIX+PHB; switch-3 ones PHB+PHB */
-	CHECK_INT(p2pv_choose_provider_by_name(names, 2, 0, &out, paths), 0);
+	CHECK_INT(p2pv_choose_provider_by_name(names, 2, 0, &out, sizeof(out), paths, sizeof(*paths)), 0);
 	CHECK_STR(out.pci_addr, "0000:17:00.0");
 	CHECK_INT(paths[0].path_class, P2PV_PATH_PIX);
 	CHECK_INT(paths[1].path_class, P2PV_PATH_PHB);
@@ -149,16 +149,16 @@ static void t_exhaustion(void)
 	fs_init(&fs);
 	build(varied);
 	fs_provider(&fs, prov_path[1][5], 1 << 24, 0, 1);	/* exhausted */
-	CHECK_INT(p2pv_choose_provider_by_name(names, 1, 0, &out, NULL), 0);
+	CHECK_INT(p2pv_choose_provider_by_name(names, 1, 0, &out, sizeof(out), NULL, 0), 0);
 	CHECK_STR(out.pci_addr, "0000:19:00.0");		/* d = 7 next */
 	/* too small for the request */
 	CHECK_INT(p2pv_choose_provider_by_name(names, 1, (1 << 20) + 7 * 4096,
-					       &out, NULL), 0);
+					       &out, sizeof(out), NULL, 0), 0);
 	CHECK_STR(out.pci_addr, "0000:19:00.0");
 	fs_provider(&fs, prov_path[1][7], 1 << 24, 0, 0);	/* unpublished */
-	CHECK_INT(p2pv_choose_provider_by_name(names, 1, 0, &out, NULL), 0);
+	CHECK_INT(p2pv_choose_provider_by_name(names, 1, 0, &out, sizeof(out), NULL, 0), 0);
 	CHECK_STR(out.pci_addr, "0000:18:00.0");
-	CHECK_INT(p2pv_choose_provider_by_name(names, 1, 1ULL << 30, &out, NULL), -1);
+	CHECK_INT(p2pv_choose_provider_by_name(names, 1, 1ULL << 30, &out, sizeof(out), NULL, 0), -1);
 	CHECK_INT(errno, ENODEV);
 	CHECK(strstr(p2pv_last_error(), "no usable") != NULL);
 	fs_fini(&fs);
@@ -172,7 +172,7 @@ static void t_refused_everywhere(void)
 	/* Intel, host bridge not whitelisted: nothing reaches both NICs */
 	fs_init(&fs);
 	build(all_equal);
-	CHECK_INT(p2pv_choose_provider_by_name(names, 2, 0, &out, NULL), -1);
+	CHECK_INT(p2pv_choose_provider_by_name(names, 2, 0, &out, sizeof(out), NULL, 0), -1);
 	CHECK_INT(errno, ENODEV);
 	CHECK(strstr(p2pv_last_error(), "24 refused") != NULL);
 	fs_fini(&fs);
@@ -185,12 +185,12 @@ static void t_no_device(void)
 	fs_init(&fs);
 	build(varied);
 	/* no client: the provider with the most memory */
-	CHECK_INT(p2pv_choose_provider_by_name(NULL, 0, 0, &out, NULL), 0);
+	CHECK_INT(p2pv_choose_provider_by_name(NULL, 0, 0, &out, sizeof(out), NULL, 0), 0);
 	CHECK_STR(out.pci_addr, "0000:32:00.0");
-	CHECK_INT(p2pv_choose_provider(NULL, 0, 0, &out, NULL), 0);
-	CHECK_INT(p2pv_choose_provider(NULL, 1, 0, &out, NULL), -1);
+	CHECK_INT(p2pv_choose_provider(NULL, 0, 0, &out, sizeof(out), NULL, 0), 0);
+	CHECK_INT(p2pv_choose_provider(NULL, 1, 0, &out, sizeof(out), NULL, 0), -1);
 	CHECK_INT(errno, EINVAL);
-	CHECK_INT(p2pv_choose_provider_by_name(NULL, 0, 0, NULL, NULL), -1);
+	CHECK_INT(p2pv_choose_provider_by_name(NULL, 0, 0, NULL, sizeof(struct p2pv_provider), NULL, 0), -1);
 	fs_fini(&fs);
 }
 

@@ -46,7 +46,7 @@ static void t_pix_one_switch(void)
 
 	fs_init(&fs);
 	topo_switch(&fs, 0x1234, 0, 0);
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.path_class, P2PV_PATH_PIX);
 	CHECK_INT(p.mode, P2PV_MAP_BUS_ADDR);
 	CHECK_INT(p.distance, 4);
@@ -59,7 +59,7 @@ static void t_pxb_several_switches(void)
 
 	fs_init(&fs);
 	topo_two_switches(0);
-	CHECK_INT(p2pv_query_path_by_name("0000:07:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:07:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.path_class, P2PV_PATH_PXB);
 	CHECK_INT(p.mode, P2PV_MAP_BUS_ADDR);
 	CHECK_INT(p.distance, 6);
@@ -83,18 +83,18 @@ static void t_non_root_reads(void)
 	topo_two_switches(0);
 	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
 		fs_truncate_config(&fs, dirs[i], 64);
-	CHECK_INT(p2pv_query_path_by_name("0000:07:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:07:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.path_class, P2PV_PATH_PXB);
 	CHECK_INT(p.mode, P2PV_MAP_UNKNOWN);
-	CHECK_INT(p.source, P2PV_SOURCE_SYSFS);
+	CHECK_INT(p.source, P2PV_SOURCE_SYSFS_ESTIMATE);
 	CHECK(p.acs_unknown > 0);
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.path_class, P2PV_PATH_PIX);
 	CHECK_INT(p.mode, P2PV_MAP_UNKNOWN);
 	/* the port above the NIC counts even for its sibling function, as in
 	 * the P2PDMA core: every path is unknown, and choose still ranks by
 	 * class among them */
-	CHECK_INT(p2pv_choose_provider_by_name(&dev, 1, 0, &best, &p), 0);
+	CHECK_INT(p2pv_choose_provider_by_name(&dev, 1, 0, &best, sizeof(best), &p, sizeof(p)), 0);
 	CHECK_STR(best.pci_addr, "0000:04:00.1");
 	CHECK_INT(p.path_class, P2PV_PATH_DEV);
 	CHECK_INT(p.mode, P2PV_MAP_UNKNOWN);
@@ -120,9 +120,9 @@ static void t_unknown_ranks_last(void)
 	fs_provider(&fs, fs_pci(&fs, "pci0000:00/0000:00:02.0", "0000:08:00.0",
 				CLS_MEM, 0x1af4, 0x1110, FS_NO_ACS, T_EP),
 		    1 << 20, 1 << 20, 1);
-	CHECK_INT(p2pv_query_path_by_name("0000:08:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:08:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.mode, P2PV_MAP_HOST_BRIDGE);
-	CHECK_INT(p2pv_choose_provider_by_name(&dev, 1, 0, &best, &p), 0);
+	CHECK_INT(p2pv_choose_provider_by_name(&dev, 1, 0, &best, sizeof(best), &p, sizeof(p)), 0);
 	CHECK_STR(best.pci_addr, "0000:08:00.0");
 	fs_fini(&fs);
 }
@@ -138,12 +138,12 @@ static void t_acs_root_port_and_common(void)
 	topo_switch(&fs, 0x1234, 0, 0);
 	fs_pci(&fs, "pci0000:00", "0000:00:01.0", CLS_BRIDGE, 0x8086, 0x1111,
 	       FS_ACS_RR | FS_ACS_CR, T_ROOT_PORT);
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.mode, P2PV_MAP_BUS_ADDR);
 	CHECK_INT(p.acs_redirects, 0);
 	fs_pci(&fs, RP, "0000:01:00.0", CLS_BRIDGE, 0x10b5, 0x8747, FS_ACS_RR,
 	       T_UP);
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.acs_redirects, 1);
 	CHECK(p.reasons & P2PV_REASON_ACS_REDIRECT);
 	CHECK_INT(p.mode, P2PV_MAP_REFUSED);	/* 8086:1234 not whitelisted */
@@ -161,11 +161,11 @@ static void t_sriov_vf(void)
 	vf = fs_pci(&fs, DSP_B, "0000:04:00.2", CLS_NIC, 0x15b3, 0x101c,
 		    FS_NO_ACS, T_EP);
 	fs_ibdev(&fs, "mlx5_2", vf);
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_2", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_2", &p, sizeof(p)), 0);
 	CHECK_STR(p.client_pci_addr, "0000:04:00.2");
 	CHECK_INT(p.path_class, P2PV_PATH_PIX);
 	CHECK_INT(p.mode, P2PV_MAP_BUS_ADDR);
-	CHECK_INT(p2pv_query_path_by_name("0000:04:00.1", "mlx5_2", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:04:00.1", "mlx5_2", &p, sizeof(p)), 0);
 	CHECK_INT(p.path_class, P2PV_PATH_DEV);
 	fs_fini(&fs);
 }
@@ -180,7 +180,7 @@ static void t_subfunction(void)
 	topo_switch(&fs, 0x1234, 0, 0);
 	fs_writes(&fs, "sys/devices/" NIC_DIR "/mlx5_core.sf.2/sfnum", "2\n");
 	fs_ibdev(&fs, "mlx5_3", NIC_DIR "/mlx5_core.sf.2");
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_3", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_3", &p, sizeof(p)), 0);
 	CHECK_STR(p.client_pci_addr, "0000:04:00.0");
 	CHECK_INT(p.path_class, P2PV_PATH_PIX);
 	CHECK_INT(p.mode, P2PV_MAP_BUS_ADDR);
@@ -205,17 +205,17 @@ static void t_host_bridge_without_devfn0(void)
 	q = fs_pci(&fs, "pci0000:00/0000:00:02.0", "0000:02:00.0", CLS_NIC,
 		   0x15b3, 0x101b, FS_NO_ACS, T_EP);
 	fs_ibdev(&fs, "mlx5_0", q);
-	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.path_class, P2PV_PATH_PHB);
 	CHECK_INT(p.mode, P2PV_MAP_HOST_BRIDGE);
 	fs_truncate_config(&fs, "pci0000:00/0000:00:01.0", 64);
-	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.mode, P2PV_MAP_UNKNOWN);
 	CHECK(strstr(p.reason, "not readable") != NULL);
 	/* an endpoint first on the bus does not stand for the host bridge */
 	fs_pci(&fs, "pci0000:00", "0000:00:01.0", CLS_MEM, 0x8086, 0x09a2,
 	       FS_NO_ACS, T_EP);
-	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.mode, P2PV_MAP_REFUSED);
 	fs_fini(&fs);
 }
@@ -227,16 +227,16 @@ static void t_graph_reused(void)
 
 	fs_init(&fs);
 	topo_switch(&fs, 0x1234, 0, 0);
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.mode, P2PV_MAP_BUS_ADDR);
 	fs.quiet = 1;		/* a change the kernel would not announce */
 	fs_pci(&fs, USP, "0000:02:00.0", CLS_BRIDGE, 0x10b5, 0x8747,
 	       FS_ACS_RR, T_DOWN);
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.mode, P2PV_MAP_BUS_ADDR);	/* cached */
 	fs_uevent(&fs);
 	fs.quiet = 0;
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.acs_redirects, 1);
 	CHECK_INT(p.mode, P2PV_MAP_REFUSED);
 	fs_fini(&fs);

@@ -65,7 +65,7 @@ static void t_json(void)
 	CHECK(strstr(out, "{\"pci_addr\": \"0000:03:00.0\", \"kind\": \"nvme-cmb\", \"size\": 1048576") != NULL);
 	CHECK(strstr(out, "{\"name\": \"rxe0\", \"pci_addr\": null}") != NULL);
 	CHECK(strstr(out, "\"device\": \"mlx5_0\", \"class\": \"PIX\", \"mode\": \"refused\"") != NULL);
-	CHECK(strstr(out, "\"source\": \"sysfs\"") != NULL);
+	CHECK(strstr(out, "\"source\": \"sysfs-estimate\"") != NULL);
 	fs_fini(&fs);
 }
 
@@ -76,8 +76,8 @@ static void t_dot(void)
 	CHECK(strncmp(out, "digraph p2pverbs {", 18) == 0);
 	CHECK(strstr(out, "\"0000:02:00.0\" [shape=diamond, color=red") != NULL);
 	CHECK(strstr(out, "\"0000:01:00.0\" -> \"0000:02:00.0\";") != NULL);
-	CHECK(strstr(out, "\"0000:03:00.0\" -> \"mlx5_0\" [style=dashed, constraint=false, label=\"PIX/refused [sysfs]\"") != NULL);
-	CHECK(strstr(out, "label=\"CPU/cpu [sysfs]\"") != NULL);
+	CHECK(strstr(out, "\"0000:03:00.0\" -> \"mlx5_0\" [style=dashed, constraint=false, label=\"PIX/refused [sysfs-estimate]\"") != NULL);
+	CHECK(strstr(out, "label=\"CPU/cpu [sysfs-estimate]\"") != NULL);
 	CHECK(strstr(out, "\"pci0000:00\" [shape=house]") != NULL);
 	CHECK(out[strlen(out) - 2] == '}');
 	fs_fini(&fs);

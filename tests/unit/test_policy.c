@@ -161,11 +161,8 @@ static void t_named_provider_errors(void)
 		CHECK_INT(errno, all[i] == P2PV_POLICY_DISABLED ? EPERM : EINVAL);
 		if (all[i] == P2PV_POLICY_DISABLED)
 			continue;
-		/* too big */
-		b = p2pv_buf_alloc("0000:03:00.0", NULL, 2 << 20);
-		CHECK(b == NULL);
-		CHECK_INT(errno, ENOSPC);
-		/* no /dev node (no kernel driver in a unit test) */
+		/* no /dev node (no kernel driver in a unit test): the kernel
+		 * decides, and here there is none to ask */
 		b = p2pv_buf_alloc("0000:03:00.0", NULL, 4096);
 		CHECK(b == NULL);
 		CHECK_INT(errno, ENODEV);
@@ -209,10 +206,22 @@ static void t_alloc_attr(void)
 	CHECK(p2pv_buf_alloc_attr(&a, sizeof(a)) == NULL);
 	CHECK_INT(errno, EOPNOTSUPP);
 	a.comp_mask = 0;
-	a.reserved[0] = 1;
-	CHECK(p2pv_buf_alloc_attr(&a, sizeof(a)) == NULL);
-	CHECK_INT(errno, EOPNOTSUPP);
-	a.reserved[0] = 0;
+	{
+		/* a program built against a later header: a field this
+		 * library does not know, set (refused) or zero (fine) */
+		struct {
+			struct p2pv_buf_alloc_attr a;
+			uint64_t later;
+		} big = { a, 1 };
+
+		CHECK(p2pv_buf_alloc_attr(&big.a, sizeof(big)) == NULL);
+		CHECK_INT(errno, EOPNOTSUPP);
+		big.later = 0;
+		b = p2pv_buf_alloc_attr(&big.a, sizeof(big));
+		CHECK(b != NULL);
+		if (b)
+			CHECK_INT(p2pv_buf_free(b), 0);
+	}
 	CHECK(p2pv_buf_alloc_attr(&a, 8) == NULL);	/* inlen too small */
 	CHECK_INT(errno, EINVAL);
 	CHECK(p2pv_buf_alloc_attr(NULL, sizeof(a)) == NULL);

@@ -81,42 +81,166 @@ static void t_overlap(void)
 	p2pv_rmap_destroy(&m);
 }
 
+/*
+ * Readers look ranges up while a writer inserts and removes others.  The
+ * test shows that they really ran at the same time: each reader counts the
+ * lookups during which the writer completed an operation (its operation
+ * counter moved between the reader's two samples), and the writer keeps
+ * going until every reader has seen enough of them (or 20 s pass: then the
+ * readers never ran beside it, and the test fails).  Every answer is
+ * checked: the fixed range is always there, and a churned range found
+ * carries its own value.
+ */
+#define READERS 3
+#define OVERLAPS_WANTED 200
+
 static struct p2pv_rmap shared = P2PV_RMAP_INIT;
 static int stop;
+static unsigned long writer_ops;
+static long overlaps[READERS], wrong[READERS];
+
+static void copy_val(void *val, uintptr_t addr, void *arg)
+{
+	(void)addr;
+	*(void **)arg = val;
+}
 
 static void *reader(void *arg)
 {
-	long misses = 0;
+	long id = (long)(intptr_t)arg;
+	unsigned int seed = (unsigned int)id + 1;
+	unsigned long before;
+	uintptr_t s;
+	void *v;
 
-	(void)arg;
-	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED))
-		/* the fixed range must always be found */
-		if (p2pv_rmap_lookup(&shared, 0x500, NULL, NULL) < 0)
-			misses++;
-	return (void *)misses;
+	while (!__atomic_load_n(&stop, __ATOMIC_ACQUIRE)) {
+		before = __atomic_load_n(&writer_ops, __ATOMIC_ACQUIRE);
+		v = NULL;
+		if (p2pv_rmap_lookup(&shared, 0x500, copy_val, &v) < 0 ||
+		    v != (void *)0x400)
+			wrong[id]++;
+		s = 0x10000 + (uintptr_t)(rand_r(&seed) % 50) * 0x100;
+		if (p2pv_rmap_lookup(&shared, s + 0x10, copy_val, &v) == 0 &&
+		    v != (void *)s)
+			wrong[id]++;
+		if (__atomic_load_n(&writer_ops, __ATOMIC_ACQUIRE) != before)
+			overlaps[id]++;
+	}
+	return NULL;
+}
+
+static int readers_saw_enough(void)
+{
+	int i;
+
+	for (i = 0; i < READERS; i++)
+		if (__atomic_load_n(&overlaps[i], __ATOMIC_RELAXED) < OVERLAPS_WANTED)
+			return 0;
+	return 1;
 }
 
 static void t_threads(void)
 {
-	pthread_t th[3];
-	void *r;
-	int i, k;
+	struct timespec t0, now;
+	pthread_t th[READERS];
+	unsigned long k;
+	int i;
 
-	CHECK_INT(p2pv_rmap_insert(&shared, 0x400, 0x600, NULL), 0);
-	for (i = 0; i < 3; i++)
-		pthread_create(&th[i], NULL, reader, NULL);
-	for (k = 0; k < 2000; k++) {
+	CHECK_INT(p2pv_rmap_insert(&shared, 0x400, 0x600, (void *)0x400), 0);
+	for (i = 0; i < READERS; i++)
+		CHECK_INT(pthread_create(&th[i], NULL, reader, (void *)(intptr_t)i), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (k = 0;; k++) {
 		uintptr_t s = 0x10000 + (uintptr_t)(k % 50) * 0x100;
 
-		if (p2pv_rmap_insert(&shared, s, s + 0x80, NULL) < 0)
+		if (p2pv_rmap_insert(&shared, s, s + 0x80, (void *)s) < 0)
 			p2pv_rmap_remove(&shared, s, NULL);
+		__atomic_add_fetch(&writer_ops, 1, __ATOMIC_RELEASE);
+		if (k >= 2000 && readers_saw_enough())
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec > 20)
+			break;
 	}
-	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
-	for (i = 0; i < 3; i++) {
-		pthread_join(th[i], &r);
-		CHECK(r == NULL);
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < READERS; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < READERS; i++) {
+		printf("reader %d: %ld lookups overlapped the writer's %lu operations\n",
+		       i, overlaps[i], k);
+		CHECK(overlaps[i] >= OVERLAPS_WANTED);
+		CHECK_INT(wrong[i], 0);
 	}
 	p2pv_rmap_destroy(&shared);
+}
+
+/*
+ * No allocation, and so no system call of the allocator, while a map's
+ * lock is held: the test's own calls to malloc/realloc/calloc/free (the
+ * registry is compiled into this binary, linked with --wrap) check that
+ * the map being filled is not locked by this thread.
+ */
+static struct p2pv_rmap *watched;
+static int allocs_under_lock;
+
+static void check_unlocked(void)
+{
+	if (!watched)
+		return;
+	if (pthread_mutex_trylock(&watched->lock) == 0)
+		pthread_mutex_unlock(&watched->lock);
+	else
+		allocs_under_lock++;
+}
+
+void *__real_malloc(size_t n);
+void *__real_realloc(void *p, size_t n);
+void *__real_calloc(size_t k, size_t n);
+void __real_free(void *p);
+void *__wrap_malloc(size_t n);
+void *__wrap_realloc(void *p, size_t n);
+void *__wrap_calloc(size_t k, size_t n);
+void __wrap_free(void *p);
+
+void *__wrap_malloc(size_t n)
+{
+	check_unlocked();
+	return __real_malloc(n);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+	check_unlocked();
+	return __real_realloc(p, n);
+}
+
+void *__wrap_calloc(size_t k, size_t n)
+{
+	check_unlocked();
+	return __real_calloc(k, n);
+}
+
+void __wrap_free(void *p)
+{
+	check_unlocked();
+	__real_free(p);
+}
+
+static void t_no_alloc_locked(void)
+{
+	struct p2pv_rmap m = P2PV_RMAP_INIT;
+	uintptr_t k;
+
+	watched = &m;
+	for (k = 0; k < 1000; k++)	/* the array grows several times */
+		CHECK_INT(p2pv_rmap_insert(&m, k * 16, k * 16 + 8, NULL), 0);
+	CHECK_INT(p2pv_rmap_insert(&m, 4, 12, NULL), -1);	/* overlap */
+	CHECK_INT(p2pv_rmap_count(&m), 1000);
+	for (k = 0; k < 1000; k += 2)
+		CHECK_INT(p2pv_rmap_remove(&m, k * 16, NULL), 0);
+	watched = NULL;
+	p2pv_rmap_destroy(&m);
+	CHECK_INT(allocs_under_lock, 0);
 }
 
 static void t_public_queries(void)
@@ -139,14 +263,14 @@ static void t_public_queries(void)
 	CHECK_INT(p2pv_is_p2p(a->addr), 1);
 	CHECK_INT(p2pv_is_p2p((char *)a->addr + 2 * page - 1), 1);
 	CHECK_INT(p2pv_is_p2p((char *)a->addr + 2 * page), 0);
-	CHECK_INT(p2pv_ptr_query((char *)a->addr + 5000, &pi), 0);
+	CHECK_INT(p2pv_ptr_query((char *)a->addr + 5000, &pi, sizeof(pi)), 0);
 	CHECK(pi.buf == a);
 	CHECK_INT(pi.offset, 5000);
 	CHECK_INT(pi.dmabuf_offset, 5000);
 	CHECK_INT(pi.remaining, 2 * page - 5000);
 	CHECK_STR(pi.provider, "0000:03:00.0");
 	CHECK_INT(pi.dmabuf_fd, a->dmabuf_fd);
-	CHECK_INT(p2pv_ptr_query((char *)b->addr + 10, &pi), 0);
+	CHECK_INT(p2pv_ptr_query((char *)b->addr + 10, &pi, sizeof(pi)), 0);
 	CHECK(pi.buf == b);
 	CHECK_INT(pi.dmabuf_offset, 3 * page + 110);
 	CHECK_INT(pi.remaining, 990);
@@ -162,7 +286,7 @@ static void t_public_queries(void)
 	CHECK_INT(p2pv_buf_free(a), 0);
 	CHECK_INT(p2pv_is_p2p(b->addr), 1);
 	CHECK_INT(p2pv_buf_free(b), 0);
-	CHECK_INT(p2pv_ptr_query(b, &pi), -1);
+	CHECK_INT(p2pv_ptr_query(b, &pi, sizeof(pi)), -1);
 	CHECK_INT(errno, ENOENT);
 	close(fd);
 }
@@ -214,7 +338,7 @@ static int fork_child(struct p2pv_buf *mine)
 	struct p2pv_ptr_info pi;
 	struct p2pv_buf *b;
 
-	if (p2pv_ptr_query((char *)mine->addr + 10, &pi) < 0 || pi.buf != mine)
+	if (p2pv_ptr_query((char *)mine->addr + 10, &pi, sizeof(pi)) < 0 || pi.buf != mine)
 		return 2;
 	((volatile char *)mine->addr)[0] = 'c';
 	b = p2pv_buf_import(churn_fd, 0, 4096, NULL);
@@ -293,6 +417,7 @@ static const struct tcase cases[] = {
 	{ "many", t_many },
 	{ "overlap", t_overlap },
 	{ "threads", t_threads },
+	{ "no_alloc_locked", t_no_alloc_locked },
 	{ "public_queries", t_public_queries },
 	{ "fork_threads", t_fork_threads },
 	{ NULL, NULL },

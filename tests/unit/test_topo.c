@@ -18,16 +18,16 @@ static void t_same_device(void)
 	fs_init(&fs);
 	topo_switch(&fs, 0x1234, 0, 0);
 	/* sibling function of the NIC */
-	CHECK_INT(p2pv_query_path_by_name("0000:04:00.1", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:04:00.1", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.path_class, P2PV_PATH_DEV);
 	CHECK_INT(p.mode, P2PV_MAP_BUS_ADDR);
 	CHECK_INT(p.distance, 2);
-	CHECK_INT(p.source, P2PV_SOURCE_SYSFS);
+	CHECK_INT(p.source, P2PV_SOURCE_SYSFS_ESTIMATE);
 	CHECK_STR(p.client_pci_addr, "0000:04:00.0");
 	/* the NIC's own function as provider */
 	fs_provider(&fs, "pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:01.0/0000:04:00.0",
 		    4096, 4096, 1);
-	CHECK_INT(p2pv_query_path_by_name("0000:04:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:04:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.path_class, P2PV_PATH_DEV);
 	CHECK_INT(p.mode, P2PV_MAP_BUS_ADDR);
 	CHECK_INT(p.distance, 0);
@@ -41,7 +41,7 @@ static void t_switch_acs_off(void)
 
 	fs_init(&fs);
 	topo_switch(&fs, 0x1234, 0, 0);
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.path_class, P2PV_PATH_PIX);
 	CHECK_INT(p.mode, P2PV_MAP_BUS_ADDR);
 	CHECK_INT(p.reasons, P2PV_REASON_REVOCABLE_ONLY);
@@ -64,7 +64,7 @@ static void t_switch_acs_on_intel(void)
 
 	fs_init(&fs);
 	topo_switch(&fs, 0x1234, FS_ACS_RR | FS_ACS_CR, 0);
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.path_class, P2PV_PATH_PIX);
 	CHECK_INT(p.mode, P2PV_MAP_REFUSED);
 	CHECK(p.reasons & P2PV_REASON_ACS_REDIRECT);
@@ -78,7 +78,7 @@ static void t_switch_acs_on_intel(void)
 	fs_fini(&fs);
 	fs_init(&fs);
 	topo_switch(&fs, 0x1234, 0, FS_ACS_EC);
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.mode, P2PV_MAP_REFUSED);
 	CHECK_INT(p.hops[3].acs, P2PV_ACS_REDIRECT);
 	fs_fini(&fs);
@@ -91,21 +91,21 @@ static void t_switch_acs_on_amd(void)
 	fs_init(&fs);
 	topo_switch(&fs, 0x1234, FS_ACS_RR, 0);
 	fs_cpuinfo(&fs, "AuthenticAMD", 0x19);
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.mode, P2PV_MAP_HOST_BRIDGE);
 	CHECK_INT(p.reasons, P2PV_REASON_ACS_REDIRECT | P2PV_REASON_REVOCABLE_ONLY);
 	CHECK_INT(p.distance, 4);
 	CHECK_INT(p.iommu, 0);
 	/* with an IOMMU group on the client */
 	fs_writes(&fs, "sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:01.0/0000:04:00.0/iommu_group/.keep", "");
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.mode, P2PV_MAP_HOST_BRIDGE);
 	CHECK(p.reasons & P2PV_REASON_IOMMU);
 	CHECK(p.iommu);
 	CHECK(strstr(p.reason, "IOMMU") != NULL);
 	/* pre-Zen AMD is not enough */
 	fs_cpuinfo(&fs, "AuthenticAMD", 0x15);
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.mode, P2PV_MAP_REFUSED);
 	fs_fini(&fs);
 }
@@ -117,7 +117,7 @@ static void t_switch_acs_uf_only(void)
 	/* Upstream Forwarding alone is not a redirect for the kernel */
 	fs_init(&fs);
 	topo_switch(&fs, 0x1234, FS_ACS_UF, 0);
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.mode, P2PV_MAP_BUS_ADDR);
 	CHECK_INT(p.hops[1].acs, P2PV_ACS_OFF);
 	fs_fini(&fs);
@@ -141,7 +141,7 @@ static void t_several_switches(void)
 	q = fs_pci(&fs, "pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:02.0/0000:05:00.0/0000:06:00.0",
 		   "0000:07:00.0", CLS_NVME, 0x144d, 0xa808, FS_NO_ACS, T_EP);
 	fs_provider(&fs, q, 1 << 20, 1 << 20, 1);
-	CHECK_INT(p2pv_query_path_by_name("0000:07:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:07:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.path_class, P2PV_PATH_PXB);
 	CHECK_INT(p.mode, P2PV_MAP_BUS_ADDR);
 	CHECK_INT(p.distance, 6);
@@ -175,7 +175,7 @@ static void t_host_bridge_intel(void)
 
 	fs_init(&fs);
 	topo_two_root_ports(0x2030, 1);		/* Skylake-E: whitelisted */
-	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.path_class, P2PV_PATH_PHB);
 	CHECK_INT(p.mode, P2PV_MAP_HOST_BRIDGE);
 	CHECK_INT(p.reasons, P2PV_REASON_NO_COMMON_BRIDGE | P2PV_REASON_REVOCABLE_ONLY);
@@ -184,13 +184,13 @@ static void t_host_bridge_intel(void)
 
 	fs_init(&fs);
 	topo_two_root_ports(0x3c00, 1);		/* same-host-bridge entry */
-	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.mode, P2PV_MAP_HOST_BRIDGE);
 	fs_fini(&fs);
 
 	fs_init(&fs);
 	topo_two_root_ports(0x1234, 1);		/* not whitelisted */
-	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.path_class, P2PV_PATH_PHB);
 	CHECK_INT(p.mode, P2PV_MAP_REFUSED);
 	CHECK_INT(p.reasons, P2PV_REASON_NO_COMMON_BRIDGE |
@@ -199,7 +199,7 @@ static void t_host_bridge_intel(void)
 
 	fs_init(&fs);
 	topo_two_root_ports(0x09a2, 0);		/* root port as "host bridge" */
-	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.mode, P2PV_MAP_HOST_BRIDGE);
 	fs_fini(&fs);
 }
@@ -211,7 +211,7 @@ static void t_host_bridge_amd(void)
 	fs_init(&fs);
 	topo_two_root_ports(0x1234, 1);
 	fs_cpuinfo(&fs, "AuthenticAMD", 0x17);
-	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_0", &p, sizeof(p)), 0);
 	CHECK_INT(p.path_class, P2PV_PATH_PHB);
 	CHECK_INT(p.mode, P2PV_MAP_HOST_BRIDGE);
 	CHECK(strstr(p.reason, "AMD") != NULL);
@@ -249,18 +249,18 @@ static void t_across_host_bridges(void)
 	fs_init(&fs);
 	topo_two_hosts("pci0000:80", "0000:80:01.0", "0000:80:00.0",
 		       "0000:81:00.0", 0x3c00);
-	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_1", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_1", &p, sizeof(p)), 0);
 	CHECK_INT(p.path_class, P2PV_PATH_PHB);		/* NUMA unknown */
 	fs_writes(&fs, PROV_DIR "/numa_node", "0\n");
 	fs_writes(&fs, "sys/devices/pci0000:80/0000:80:01.0/0000:81:00.0/numa_node",
 		  "0\n");
-	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_1", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_1", &p, sizeof(p)), 0);
 	CHECK_INT(p.path_class, P2PV_PATH_PHB);		/* one node */
 	CHECK_INT(p.comp_mask, P2PV_PATH_MASK_NUMA);
 	CHECK_INT(p.client_numa_node, 0);
 	fs_writes(&fs, "sys/devices/pci0000:80/0000:80:01.0/0000:81:00.0/numa_node",
 		  "1\n");
-	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_1", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_1", &p, sizeof(p)), 0);
 	CHECK_INT(p.client_numa_node, 1);
 	CHECK_INT(p.path_class, P2PV_PATH_SYS);
 	CHECK_INT(p.mode, P2PV_MAP_REFUSED);	/* 3c00 needs one host bridge */
@@ -270,7 +270,7 @@ static void t_across_host_bridges(void)
 	fs_init(&fs);
 	topo_two_hosts("pci0000:80", "0000:80:01.0", "0000:80:00.0",
 		       "0000:81:00.0", 0x2030);
-	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_1", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_1", &p, sizeof(p)), 0);
 	CHECK_INT(p.path_class, P2PV_PATH_PHB);
 	CHECK_INT(p.mode, P2PV_MAP_HOST_BRIDGE);
 	fs_fini(&fs);
@@ -283,7 +283,7 @@ static void t_across_host_bridges(void)
 	fs_writes(&fs, PROV_DIR "/numa_node", "0\n");
 	fs_writes(&fs, "sys/devices/pci0001:00/0001:00:01.0/0001:01:00.0/numa_node",
 		  "3\n");
-	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_1", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:01:00.0", "mlx5_1", &p, sizeof(p)), 0);
 	CHECK_INT(p.path_class, P2PV_PATH_SYS);
 	CHECK_INT(p.mode, P2PV_MAP_HOST_BRIDGE);
 	CHECK_STR(p.client_pci_addr, "0001:01:00.0");
@@ -299,12 +299,12 @@ static void t_rxe_cpu(void)
 	fs_ibdev(&fs, "rxe0", NULL);
 	fs_writes(&fs, "sys/devices/virtual/net/eth9/type", "1\n");
 	fs_ibdev(&fs, "siw0", "virtual/net/eth9");
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "rxe0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "rxe0", &p, sizeof(p)), 0);
 	CHECK_INT(p.path_class, P2PV_PATH_CPU);
 	CHECK_INT(p.mode, P2PV_MAP_CPU);
 	CHECK_INT(p.reasons, P2PV_REASON_NOT_PCI | P2PV_REASON_REVOCABLE_ONLY);
 	CHECK_STR(p.client_pci_addr, "");
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "siw0", &p), 0);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "siw0", &p, sizeof(p)), 0);
 	CHECK_INT(p.mode, P2PV_MAP_CPU);
 	fs_fini(&fs);
 }
@@ -321,15 +321,15 @@ static void t_ibv_device_and_ctx(void)
 	memset(&ctx, 0, sizeof(ctx));
 	strcpy(dev.name, "mlx5_0");
 	ctx.device = &dev;
-	CHECK_INT(p2pv_query_path("0000:03:00.0", &dev, &p), 0);
+	CHECK_INT(p2pv_query_path("0000:03:00.0", &dev, &p, sizeof(p)), 0);
 	CHECK_INT(p.mode, P2PV_MAP_BUS_ADDR);
-	CHECK_INT(p2pv_query_path_ctx("0000:03:00.0", &ctx, &p), 0);
+	CHECK_INT(p2pv_query_path_ctx("0000:03:00.0", &ctx, &p, sizeof(p)), 0);
 	CHECK_INT(p.path_class, P2PV_PATH_PIX);
-	CHECK_INT(p2pv_query_path("0000:03:00.0", NULL, &p), -1);
+	CHECK_INT(p2pv_query_path("0000:03:00.0", NULL, &p, sizeof(p)), -1);
 	CHECK_INT(errno, EINVAL);
-	CHECK_INT(p2pv_query_path_ctx("0000:03:00.0", NULL, &p), -1);
+	CHECK_INT(p2pv_query_path_ctx("0000:03:00.0", NULL, &p, sizeof(p)), -1);
 	strcpy(dev.name, "mlx5_9");
-	CHECK_INT(p2pv_query_path("0000:03:00.0", &dev, &p), -1);
+	CHECK_INT(p2pv_query_path("0000:03:00.0", &dev, &p, sizeof(p)), -1);
 	CHECK_INT(errno, ENODEV);
 	CHECK(strstr(p2pv_last_error(), "mlx5_9") != NULL);
 	fs_fini(&fs);
@@ -344,8 +344,8 @@ static void t_kernel_node_fallback(void)
 	fs_init(&fs);
 	topo_switch(&fs, 0x1234, 0, 0);
 	fs_writes(&fs, "dev/p2pmem/0000:03:00.0", "");
-	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p), 0);
-	CHECK_INT(p.source, P2PV_SOURCE_SYSFS);
+	CHECK_INT(p2pv_query_path_by_name("0000:03:00.0", "mlx5_0", &p, sizeof(p)), 0);
+	CHECK_INT(p.source, P2PV_SOURCE_SYSFS_ESTIMATE);
 	CHECK_INT(p.mode, P2PV_MAP_BUS_ADDR);
 	CHECK(strstr(p.reason, "[kernel]") == NULL);
 	fs_fini(&fs);
@@ -360,7 +360,7 @@ static void t_provider_list(void)
 	topo_switch(&fs, 0x1234, 0, 0);
 	fs_provider(&fs, "pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:01.0/0000:04:00.1",
 		    8192, 4096, 0);
-	l = p2pv_get_provider_list(&n);
+	l = p2pv_get_provider_list(&n, sizeof(struct p2pv_provider));
 	CHECK(l != NULL);
 	CHECK_INT(n, 2);
 	if (l && n == 2) {
@@ -377,15 +377,15 @@ static void t_provider_list(void)
 		CHECK_INT(l[1].published, 0);
 	}
 	p2pv_free_provider_list(l);
-	CHECK_INT(p2pv_query_provider("0000:04:00.0", &one), -1);
+	CHECK_INT(p2pv_query_provider("0000:04:00.0", &one, sizeof(one)), -1);
 	CHECK_INT(errno, ENODEV);
-	CHECK_INT(p2pv_query_provider("0000:03:00.0", &one), 0);
+	CHECK_INT(p2pv_query_provider("0000:03:00.0", &one, sizeof(one)), 0);
 	CHECK_INT(one.kind, P2PV_PROVIDER_NVME_CMB);
 	fs_fini(&fs);
 
 	/* no sysfs at all: empty list, not an error */
 	setenv("P2PV_SYSFS_ROOT", "/nonexistent/p2pv", 1);
-	l = p2pv_get_provider_list(&n);
+	l = p2pv_get_provider_list(&n, sizeof(struct p2pv_provider));
 	CHECK(l != NULL);
 	CHECK_INT(n, 0);
 	p2pv_free_provider_list(l);

@@ -52,7 +52,7 @@ static uint64_t available(const char *prov)
 {
 	struct p2pv_provider p;
 
-	T_CHECK(!p2pv_query_provider(prov, &p), "p2pv_query_provider(%s): %s",
+	T_CHECK(!p2pv_query_provider(prov, &p, sizeof(p)), "p2pv_query_provider(%s): %s",
 		prov, p2pv_last_error());
 	return p.available;
 }
@@ -84,7 +84,7 @@ static int open_fds_after_warm_up(const char *prov)
 
 	T_CHECK(buf, "first allocation: %s", p2pv_last_error());
 	T_CHECK(!p2pv_buf_free(buf), "p2pv_buf_free: %s", p2pv_last_error());
-	T_CHECK(!p2pv_choose_provider_by_name(NULL, 0, 0, &p, NULL),
+	T_CHECK(!p2pv_choose_provider_by_name(NULL, 0, 0, &p, sizeof(p), NULL, 0),
 		"p2pv_choose_provider: %s", p2pv_last_error());
 	return open_fds();
 }
@@ -157,7 +157,7 @@ static int check_mr(struct worker *w, struct ibv_mr *mr, struct p2pv_buf *b,
 	if (mr->addr != addr || mr->length != len)
 		return wfail(w, "%s: MR says %p+%zu, registered %p+%zu", how,
 			     mr->addr, mr->length, addr, len);
-	if (p2pv_mr_query(mr, &mi) < 0)
+	if (p2pv_mr_query(mr, &mi, sizeof(mi)) < 0)
 		return wfail(w, "%s: p2pv_mr_query: %s", how, p2pv_last_error());
 	if (mi.type != P2PV_MEM_P2P || strcmp(mi.provider, b->provider) ||
 	    mi.dmabuf_offset != b->dmabuf_offset + off || mi.dmabuf_fd != b->dmabuf_fd)
@@ -400,7 +400,7 @@ static int fork_child(const char *dev0, const char *dev1, struct p2pv_buf *b,
 	T_CHECK(p2pv_is_p2p(b->addr) == 1, "child: the inherited buffer is not P2P memory");
 	bad = t_verify(b->addr, XFER, 1);
 	T_CHECK(bad < 0, "child: parent's data differs at byte %ld", bad);
-	T_CHECK(p2pv_mr_query(parent_mr, &mi) < 0 && errno == ENOENT,
+	T_CHECK(p2pv_mr_query(parent_mr, &mi, sizeof(mi)) < 0 && errno == ENOENT,
 		"child: the parent's MR is in the child's table");
 	list = t_open_pair(&c0, &c1, dev0, dev1);
 	src = aligned_alloc(4096, XFER);
@@ -410,7 +410,7 @@ static int fork_child(const char *dev0, const char *dev1, struct p2pv_buf *b,
 	T_CHECK(src_mr, "child: ibv_reg_mr (host): %s", strerror(errno));
 	mr = p2pv_reg_mr(c1.pd, b->addr, b->length, ACCESS);
 	T_CHECK(mr, "child: p2pv_reg_mr on the inherited buffer: %s", p2pv_last_error());
-	T_CHECK(!p2pv_mr_query(mr, &mi) && mi.dmabuf_fd == b->dmabuf_fd,
+	T_CHECK(!p2pv_mr_query(mr, &mi, sizeof(mi)) && mi.dmabuf_fd == b->dmabuf_fd,
 		"child: the child's MR is not a dma-buf MR of the inherited fd");
 	t_rdma(&c0, IBV_WR_RDMA_WRITE, src, src_mr->lkey, (uintptr_t)b->addr,
 	       mr->rkey, XFER);
@@ -467,7 +467,7 @@ static int cmd_fork(const char *dev0, const char *dev1, const char *prov)
 	bad = t_verify(b->addr, XFER, 2);
 	T_CHECK(bad < 0, "parent: the child's RDMA WRITE is not in the shared buffer (byte %ld)", bad);
 	t_ok("parent: the child's RDMA WRITE is in the buffer (shared, not copy-on-write)");
-	T_CHECK(p2pv_is_p2p(b->addr) == 1 && !p2pv_mr_query(mr, &mi),
+	T_CHECK(p2pv_is_p2p(b->addr) == 1 && !p2pv_mr_query(mr, &mi, sizeof(mi)),
 		"parent: the buffer or the MR is gone after the child freed its copy");
 	t_fill(src, XFER, 3);
 	t_rdma(&s0, IBV_WR_RDMA_WRITE, src, src_mr->lkey, (uintptr_t)b->addr + XFER,
@@ -565,15 +565,17 @@ static int cmd_pool(const char *prov)
 	T_CHECK(p2pv_set_policy(P2PV_POLICY_REQUIRED) == 0, "p2pv_set_policy");
 	fds = open_fds_after_warm_up(prov);
 	start = available(prov);
-	/* "available" is what userspace may take: the pool, or the cap on it */
+	/* "available" is what userspace may take: the pool, or the cap on it;
+	 * the kernel's ALLOC says which ran out: ENOMEM the pool, EDQUOT the
+	 * administrator's user_limit */
 	n = alloc_until_failure(prov, 1 << 20, bufs, &err, msg, sizeof(msg));
-	T_CHECK(err == ENOSPC || err == ENOMEM, "exhausted pool: errno %d (%s)", err, msg);
+	T_CHECK(err == EDQUOT || err == ENOMEM, "exhausted pool: errno %d (%s)", err, msg);
 	T_CHECK((uint64_t)n == start >> 20, "%d buffers of 1 MiB with %llu bytes available",
 		n, (unsigned long long)start);
 	T_CHECK(available(prov) < (1 << 20), "%llu bytes left after the failure",
 		(unsigned long long)available(prov));
 	t_ok("pool of %llu bytes: %d buffers of 1 MiB, then %s: %s",
-	     (unsigned long long)start, n, err == ENOSPC ? "ENOSPC" : "ENOMEM", msg);
+	     (unsigned long long)start, n, err == EDQUOT ? "EDQUOT" : "ENOMEM", msg);
 	free_all(bufs, n);
 	T_CHECK(available(prov) == start && open_fds() == fds,
 		"after exhaustion: %llu bytes available (%llu before), %d fds (%d before)",

@@ -62,7 +62,7 @@ static void check_not_p2p(const void *p, const char *what)
 
 	T_CHECK(!p2pv_is_p2p(p), "p2pv_is_p2p(%s) is true", what);
 	errno = 0;
-	T_CHECK(p2pv_ptr_query(p, &info) == -1 && errno == ENOENT,
+	T_CHECK(p2pv_ptr_query(p, &info, sizeof(info)) == -1 && errno == ENOENT,
 		"p2pv_ptr_query(%s): expected -1/ENOENT, errno %d", what, errno);
 	T_CHECK(p2pv_last_error()[0], "p2pv_ptr_query(%s): no error message", what);
 }
@@ -74,7 +74,7 @@ static void check_ptr(struct p2pv_buf *b, size_t off)
 
 	T_CHECK(p2pv_is_p2p(p), "p2pv_is_p2p(buffer+%zu) is false", off);
 	memset(&info, 0xff, sizeof(info));
-	T_CHECK(!p2pv_ptr_query(p, &info), "p2pv_ptr_query(buffer+%zu): %s",
+	T_CHECK(!p2pv_ptr_query(p, &info, sizeof(info)), "p2pv_ptr_query(buffer+%zu): %s",
 		off, p2pv_last_error());
 	T_CHECK(info.buf == b && info.offset == off &&
 		info.remaining == b->length - off &&
@@ -94,7 +94,7 @@ static void check_mr_info(struct ibv_mr *mr, struct p2pv_buf *b, size_t off,
 	struct p2pv_mr_info mi;
 
 	memset(&mi, 0xff, sizeof(mi));
-	T_CHECK(!p2pv_mr_query(mr, &mi), "p2pv_mr_query (%s): %s", how,
+	T_CHECK(!p2pv_mr_query(mr, &mi, sizeof(mi)), "p2pv_mr_query (%s): %s", how,
 		p2pv_last_error());
 	T_CHECK(mi.reg_method == method,
 		"p2pv_mr_query (%s): registered %d, expected %d", how,
@@ -207,7 +207,7 @@ static void one_buffer(struct p2pv_buf *b, const char *how,
 		const char *end = (const char *)b->addr + BUF_LEN;
 
 		/* the next byte may belong to a neighbouring mapping, not to b */
-		T_CHECK(p2pv_ptr_query(end, &info) < 0 || info.buf != b,
+		T_CHECK(p2pv_ptr_query(end, &info, sizeof(info)) < 0 || info.buf != b,
 			"%s: the byte after the buffer is reported inside it", how);
 	}
 	t_ok("%s: p2pv_ptr_query/p2pv_is_p2p: buffer, offsets, dma-buf offsets", how);
@@ -221,7 +221,7 @@ static void one_buffer(struct p2pv_buf *b, const char *how,
 		T_CHECK(plain, "%s: plain ibv_reg_mr of P2P memory: %s", how,
 			strerror(errno));
 		errno = 0;
-		T_CHECK(p2pv_mr_query(plain, &mi) < 0 && errno == ENOENT,
+		T_CHECK(p2pv_mr_query(plain, &mi, sizeof(mi)) < 0 && errno == ENOENT,
 			"%s: p2pv_mr_query of a plain ibv_reg_mr MR: expected ENOENT",
 			how);
 		T_CHECK(!ibv_dereg_mr(plain), "ibv_dereg_mr: %s", strerror(errno));
@@ -259,18 +259,13 @@ static void one_buffer(struct p2pv_buf *b, const char *how,
 		traffic(mr[k], (volatile uint8_t *)b->addr + reg_off[k] + 0x10, tag);
 	}
 
+	/* the struct ibv_mr is freed by the deregistration: asking
+	 * p2pv_mr_query() about it afterwards would read freed memory (the
+	 * unit tests check that the record goes, with the MR kept readable) */
 	for (k = 0; k < NUM_REG; k++)
 		T_CHECK(!p2pv_dereg_mr(mr[k]), "%s, %s: p2pv_dereg_mr: %s", how,
 			reg_name[k], p2pv_last_error());
-	for (k = 0; k < NUM_REG; k++) {
-		struct p2pv_mr_info mi;
-
-		errno = 0;
-		T_CHECK(p2pv_mr_query(mr[k], &mi) < 0 && errno == ENOENT,
-			"%s: p2pv_mr_query after deregistration still answers", how);
-	}
-	t_ok("%s: P2P MRs deregistered (p2pv_dereg_mr), forgotten by p2pv_mr_query",
-	     how);
+	t_ok("%s: P2P MRs deregistered (p2pv_dereg_mr)", how);
 }
 
 static int cmd_verbs(const char *dev0, const char *dev1, const char *nvme,
@@ -304,7 +299,7 @@ static int cmd_verbs(const char *dev0, const char *dev1, const char *nvme,
 	host_mr = ibv_reg_mr(s1.pd, host, BUF_LEN, ACCESS);
 	T_CHECK(host_mr, "ibv_reg_mr of host memory on %s: %s", dev1, strerror(errno));
 	errno = 0;
-	T_CHECK(p2pv_mr_query(host_mr, &mi) < 0 && errno == ENOENT,
+	T_CHECK(p2pv_mr_query(host_mr, &mi, sizeof(mi)) < 0 && errno == ENOENT,
 		"p2pv_mr_query of a host-memory MR: expected ENOENT");
 	t_ok("host memory through plain ibv_reg_mr: ordinary MR, p2pv_mr_query ENOENT");
 
@@ -315,7 +310,7 @@ static int cmd_verbs(const char *dev0, const char *dev1, const char *nvme,
 	t_ok("p2pv_dmabuf_mr_supported: 1 on %s and %s", dev0, dev1);
 
 	for (i = 0; i < 2; i++) {
-		T_CHECK(!p2pv_query_provider(provs[i], &prov), "p2pv_query_provider(%s): %s",
+		T_CHECK(!p2pv_query_provider(provs[i], &prov, sizeof(prov)), "p2pv_query_provider(%s): %s",
 			provs[i], p2pv_last_error());
 		T_CHECK(prov.published && prov.size >= BUF_LEN &&
 			prov.available <= prov.size &&
@@ -323,7 +318,7 @@ static int cmd_verbs(const char *dev0, const char *dev1, const char *nvme,
 			"provider %s: published %d size %llu available %llu kind %d",
 			provs[i], prov.published, (unsigned long long)prov.size,
 			(unsigned long long)prov.available, (int)prov.kind);
-		T_CHECK(!p2pv_query_path_by_name(provs[i], dev0, &path),
+		T_CHECK(!p2pv_query_path_by_name(provs[i], dev0, &path, sizeof(path)),
 			"p2pv_query_path_by_name(%s, %s): %s", provs[i], dev0,
 			p2pv_last_error());
 		T_CHECK(path.mode == P2PV_MAP_CPU && path.path_class == P2PV_PATH_CPU &&
@@ -334,7 +329,7 @@ static int cmd_verbs(const char *dev0, const char *dev1, const char *nvme,
 	}
 	t_ok("providers %s (nvme-cmb) and %s (generic-bar) published; paths to %s: CPU/cpu, not-pci",
 	     nvme, ivshmem, dev0);
-	T_CHECK(!p2pv_choose_provider_by_name(names, 2, BUF_LEN, &prov, paths),
+	T_CHECK(!p2pv_choose_provider_by_name(names, 2, BUF_LEN, &prov, sizeof(prov), paths, sizeof(*paths)),
 		"p2pv_choose_provider_by_name(%s, %s): %s", dev0, dev1, p2pv_last_error());
 	T_CHECK((!strcmp(prov.pci_addr, nvme) || !strcmp(prov.pci_addr, ivshmem)) &&
 		paths[0].mode == P2PV_MAP_CPU && paths[1].mode == P2PV_MAP_CPU,
@@ -395,7 +390,7 @@ static int cmd_verbs(const char *dev0, const char *dev1, const char *nvme,
 						   (uintptr_t)addr, ACCESS);
 			T_CHECK(mr, "%s of remapped memory: %s", how, p2pv_last_error());
 			memset(&mi, 0xff, sizeof(mi));
-			T_CHECK(!p2pv_mr_query(mr, &mi) && mi.type == P2PV_MEM_HOST &&
+			T_CHECK(!p2pv_mr_query(mr, &mi, sizeof(mi)) && mi.type == P2PV_MEM_HOST &&
 				mi.reg_method == P2PV_MR_REG_HOST &&
 				mi.comp_mask == P2PV_MR_INFO_MASK_REG_METHOD &&
 				mi.dmabuf_fd == -1 && !mi.provider[0],
@@ -504,11 +499,11 @@ static int cmd_policy(const char *prov, const char *notprov)
 	T_CHECK(p2pv_set_policy((enum p2pv_policy)7) < 0 && errno == EINVAL,
 		"p2pv_set_policy(7) accepted");
 	t_ok("p2pv_set_policy/p2pv_get_policy round trip; invalid value refused");
-	T_CHECK(!p2pv_query_provider(prov, &info), "p2pv_query_provider(%s): %s", prov,
+	T_CHECK(!p2pv_query_provider(prov, &info, sizeof(info)), "p2pv_query_provider(%s): %s", prov,
 		p2pv_last_error());
 	too_big = info.size + 4096;
 	errno = 0;
-	T_CHECK(p2pv_query_provider(notprov, &info) < 0 && errno == ENODEV,
+	T_CHECK(p2pv_query_provider(notprov, &info, sizeof(info)) < 0 && errno == ENODEV,
 		"%s is reported as a P2PDMA provider", notprov);
 
 	/* a named provider serves or fails, under every policy: never host
@@ -523,8 +518,10 @@ static int cmd_policy(const char *prov, const char *notprov)
 			p2pv_last_error(), err);
 		if (all[i] == P2PV_POLICY_DISABLED)
 			continue;
+		/* the kernel's answer: no range that large (or over the
+		 * administrator's user_limit) */
 		b = alloc_capture(prov, (size_t)too_big, err, sizeof(err), &e);
-		T_CHECK(!b && e == ENOSPC && !err[0],
+		T_CHECK(!b && (e == ENOMEM || e == EDQUOT) && !err[0],
 			"%s, %llu bytes from %s: buffer %p errno %d message \"%s\"",
 			p2pv_policy_str(all[i]), (unsigned long long)too_big, prov,
 			(void *)b, e, p2pv_last_error());
@@ -635,7 +632,7 @@ static uint64_t sysfs_available(const char *bdf)
 {
 	struct p2pv_provider p;
 
-	T_CHECK(!p2pv_query_provider(bdf, &p), "p2pv_query_provider(%s): %s",
+	T_CHECK(!p2pv_query_provider(bdf, &p, sizeof(p)), "p2pv_query_provider(%s): %s",
 		bdf, p2pv_last_error());
 	return p.available;
 }
@@ -659,7 +656,7 @@ static int cmd_graph(const char *dev0, const char *nvme, const char *ivshmem)
 	T_CHECK(!p2pv_set_policy(P2PV_POLICY_REQUIRED), "p2pv_set_policy");
 
 	/* cached: an allocation behind the library's back is not seen ... */
-	T_CHECK(!p2pv_choose_provider_by_name(names, 1, 0, &a, NULL),
+	T_CHECK(!p2pv_choose_provider_by_name(names, 1, 0, &a, sizeof(a), NULL, 0),
 		"p2pv_choose_provider(%s): %s", dev0, p2pv_last_error());
 	T_CHECK(!strcmp(a.pci_addr, nvme) || !strcmp(a.pci_addr, ivshmem),
 		"chose %s", a.pci_addr);
@@ -674,7 +671,7 @@ static int cmd_graph(const char *dev0, const char *nvme, const char *ivshmem)
 	left = sysfs_available(a.pci_addr);
 	T_CHECK(left < before, "%s: available %llu after 1 MiB of %llu",
 		a.pci_addr, (unsigned long long)left, (unsigned long long)before);
-	T_CHECK(!p2pv_choose_provider_by_name(names, 1, 0, &c, NULL) &&
+	T_CHECK(!p2pv_choose_provider_by_name(names, 1, 0, &c, sizeof(c), NULL, 0) &&
 		!strcmp(c.pci_addr, a.pci_addr) && c.available == before,
 		"second choice: %s with %llu available, expected %s with the cached %llu",
 		c.pci_addr, (unsigned long long)c.available, a.pci_addr,
@@ -683,7 +680,7 @@ static int cmd_graph(const char *dev0, const char *nvme, const char *ivshmem)
 	     a.pci_addr, (unsigned long long)before);
 	/* ... until a uevent rebuilds the graph */
 	uevent(a.pci_addr);
-	T_CHECK(!p2pv_choose_provider_by_name(names, 1, 0, &c, NULL),
+	T_CHECK(!p2pv_choose_provider_by_name(names, 1, 0, &c, sizeof(c), NULL, 0),
 		"choice after a uevent: %s", p2pv_last_error());
 	T_CHECK(c.available == sysfs_available(c.pci_addr) &&
 		(strcmp(c.pci_addr, a.pci_addr) || c.available == left),
@@ -698,7 +695,7 @@ static int cmd_graph(const char *dev0, const char *nvme, const char *ivshmem)
 	/* the cache sends an allocation to a provider exhausted behind its
 	 * back: the allocation moves on to the next one */
 	uevent(a.pci_addr);
-	T_CHECK(!p2pv_choose_provider_by_name(names, 1, BUF_LEN, &a, NULL),
+	T_CHECK(!p2pv_choose_provider_by_name(names, 1, BUF_LEN, &a, sizeof(a), NULL, 0),
 		"p2pv_choose_provider: %s", p2pv_last_error());
 	other = strcmp(a.pci_addr, nvme) ? nvme : ivshmem;
 	left = sysfs_available(a.pci_addr);
@@ -706,7 +703,7 @@ static int cmd_graph(const char *dev0, const char *nvme, const char *ivshmem)
 	T_CHECK(fd >= 0, "P2PMEM_IOC_ALLOC of %llu bytes from %s: %s",
 		(unsigned long long)(left - BUF_LEN / 2), a.pci_addr, strerror(-fd));
 	T_CHECK(sysfs_available(a.pci_addr) < BUF_LEN, "%s not exhausted", a.pci_addr);
-	T_CHECK(!p2pv_choose_provider_by_name(names, 1, BUF_LEN, &c, NULL) &&
+	T_CHECK(!p2pv_choose_provider_by_name(names, 1, BUF_LEN, &c, sizeof(c), NULL, 0) &&
 		!strcmp(c.pci_addr, a.pci_addr),
 		"choice with %s exhausted behind the library's back: %s (cached)",
 		a.pci_addr, c.pci_addr);
@@ -719,7 +716,7 @@ static int cmd_graph(const char *dev0, const char *nvme, const char *ivshmem)
 		b ? b->provider : p2pv_last_error());
 	t_ok("allocation near %s: the cache chose %s, exhausted behind its back; the library moved on to %s",
 	     dev0, a.pci_addr, b->provider);
-	T_CHECK(!p2pv_choose_provider_by_name(names, 1, BUF_LEN, &c, NULL) &&
+	T_CHECK(!p2pv_choose_provider_by_name(names, 1, BUF_LEN, &c, sizeof(c), NULL, 0) &&
 		!strcmp(c.pci_addr, other),
 		"choice after the failed allocation: %s, expected %s", c.pci_addr,
 		other);

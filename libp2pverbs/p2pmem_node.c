@@ -1,31 +1,78 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR Linux-OpenIB) */
 /*
- * The exporter's own answers: P2PMEM_IOC_MAP_QUERY (what an attach by a PCI
- * device would get) and P2PMEM_IOC_ATTACH_QUERY (what the attachments of a
- * buffer did get), on /dev/p2pmem/<bdf>.  Whoever may open the node may
- * allocate, and may ask.
+ * The provider's node, /dev/p2pmem/<bdf>, and all of its ioctls:
+ * P2PMEM_IOC_ALLOC (a buffer as a dma-buf), P2PMEM_IOC_MAP_QUERY (what an
+ * attach by a PCI device would get) and P2PMEM_IOC_ATTACH_QUERY (what the
+ * attachments of a buffer did get).  The node exists while the provider
+ * publishes memory; whoever may open it may allocate, and may ask.  What
+ * the kernel answers here decides: the library does not predict it.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <linux/p2pmem.h>
 
 #include "p2pv_priv.h"
 
-int p2pv_node_open(const char *provider)
+/* "<dirname(sysfs root)>/dev/p2pmem/<bdf>" */
+static int node_path(char *out, size_t n, const char *bdf)
 {
-	char node[PATH_MAX];
+	char sub[64];
+
+	if (p2pv_parse_bdf(bdf, NULL, NULL, NULL, NULL) < 0)
+		return -1;
+	snprintf(sub, sizeof(sub), "dev/p2pmem/%s", bdf);
+	return p2pv_sibling_path(out, n, sub);
+}
+
+/* open for reading and writing: allocating needs both */
+static int open_node(const char *provider, char *path, size_t n)
+{
 	int fd;
 
-	if (p2pv_dev_path(node, sizeof(node), provider) < 0)
+	if (node_path(path, n, provider) < 0)
 		return -1;
-	fd = open(node, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return p2pv_err(errno, "cannot open %s: %s", node,
-				strerror(errno));
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)	/* no node: not a provider, or not published */
+		return p2pv_err(errno == ENOENT ? ENODEV : errno,
+				"cannot open %s: %s%s", path, strerror(errno),
+				errno == ENOENT ? " (no such provider, or it publishes no memory)" : "");
 	return fd;
+}
+
+int p2pv_node_open(const char *provider)
+{
+	char path[PATH_MAX];
+
+	return open_node(provider, path, sizeof(path));
+}
+
+int p2pv_node_alloc(const char *provider, size_t length)
+{
+	struct p2pmem_alloc req;
+	char path[PATH_MAX];
+	int node, err;
+
+	node = open_node(provider, path, sizeof(path));
+	if (node < 0)
+		return -1;
+	memset(&req, 0, sizeof(req));
+	req.size = length;
+	req.fd_flags = O_RDWR | O_CLOEXEC;
+	if (ioctl(node, P2PMEM_IOC_ALLOC, &req) < 0) {
+		err = errno;
+		close(node);
+		return p2pv_err(err, "P2PMEM_IOC_ALLOC of %zu bytes on %s: %s%s",
+				length, path, strerror(err),
+				err == EDQUOT ? " (over the administrator's user_limit)" :
+				err == ENOMEM ? " (no contiguous range that large left)" : "");
+	}
+	close(node);
+	return req.fd;
 }
 
 int p2pv_kernel_map_query(int node_fd, const char *client_bdf,
