@@ -186,10 +186,14 @@ show_tail() {
 }
 # The kernel's reports fail a run whatever its script said: warnings and
 # KASAN reports panic the guest (panic_on_warn), but lockdep, kmemleak,
-# hung-task and RCU-stall reports are only printed.  Only kernel lines count
-# (printk.time stamps them): a test may print these words itself.
+# hung-task and RCU-stall reports are only printed.  Lockdep's reports all
+# start "WARNING: ..." (circular, recursive, inconsistent state, suspicious
+# RCU usage, bad unlock balance); after one it says it turned itself off.
+# The plain word "lockdep" is no report: the debug flavour boots with "RCU
+# lockdep checking is enabled".  Only kernel lines count (printk.time stamps
+# them): a test may print these words itself.
 kernel_line='^\[ *[0-9]+\.[0-9]+\] '
-report_re='WARNING:|BUG:|Oops|KASAN|UBSAN|lockdep|Kernel panic|kernel BUG|general protection fault|suspected memory leak|INFO: task .* blocked|rcu: INFO:'
+report_re='WARNING:|BUG:|Oops|KASAN:|UBSAN:|lockdep is turned off|Kernel panic|kernel BUG|general protection fault|suspected memory leak|INFO: task .* blocked|rcu: INFO:'
 kernel_reports() {
 	grep -aE "$kernel_line" "$console" | grep -aE "$report_re" || true
 }
