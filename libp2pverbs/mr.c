@@ -7,7 +7,7 @@
  *   kernel resolves a range inside a P2P mapping to its dma-buf when it
  *   registers it, so the MR is on whatever memory is mapped there at that
  *   moment: the truth by construction, whatever the program did to the
- *   mapping.  The kernel always has that path (kernel-patches/0012-0015):
+ *   mapping.  The kernel always has that path (kernel-patches/0014-0017):
  *   EFAULT means the range is not (entirely) a P2P mapping any more, and
  *   it goes back to the caller as it is.
  * - p2pv_reg_buf(): the buffer itself, ibv_reg_dmabuf_mr() on its fd.
