@@ -10,6 +10,14 @@
  * total is bounded by the administrator's cap in
  * /sys/class/p2pmem/<pci-name>/user_limit.
  *
+ * Allocating takes a node opened for writing: P2PMEM_IOC_ALLOC on a node
+ * opened O_RDONLY fails with EBADF, as write(2) does on such a descriptor,
+ * and mmap() of it, which allocates too, with EACCES, as mmap(2) does for a
+ * shared writable mapping of a file opened read-only.  A read-only open may
+ * only ask: P2PMEM_IOC_MAP_QUERY and P2PMEM_IOC_ATTACH_QUERY.  Read
+ * permission on the node thus lets a user query a provider, write
+ * permission lets it take memory.
+ *
  * P2PMEM_IOC_ALLOC allocates zeroed memory from the provider and returns it as
  * a dma-buf.  When a device attaches to that dma-buf the exporter decides,
  * once per attachment, how the device will reach the memory (enum

@@ -28,6 +28,13 @@ for how in "$nvme reset" "$ivshmem remove"; do
 done
 echo 1 >/sys/bus/pci/rescan
 
+# Queued DMA bounds the reuse of the memory however late it completes: the
+# edu's fence signals 15 s after the invalidation, and the CMB's pool gets
+# the buffer back only after that, the FLR returning no earlier.
+p2pmem_node "$nvme"
+timeout 120 "$P2PMEM_TEST" late-fence "$nvme" || fail "reset of $nvme under a late importer fence"
+pass "reset of $nvme: the memory returns only after the importer's fence"
+
 for prov in "$ivshmem" "$nvme"; do
 	p2pmem_node "$prov"
 	timeout 120 "$P2PMEM_TEST" revoke "$prov" || fail "revoking $prov"

@@ -8,6 +8,7 @@
  *   p2pmem-test zero     PROVIDER
  *   p2pmem-test revoke   PROVIDER
  *   p2pmem-test revoke-dma PROVIDER EDU-BDF remove|reset
+ *   p2pmem-test late-fence PROVIDER
  *   p2pmem-test kill-alloc PROVIDER CLIENT-BDF MIB
  *
  * PROVIDER is the PCI name of a published P2PDMA provider (its node is
@@ -44,6 +45,8 @@
 /* Test-only ioctls of lib/test_p2pmem_edu.c (kernel-patches/0005) */
 #define P2PMEM_EDU_REVOCABLE	(1U << 0)
 #define P2PMEM_EDU_SLOW_UNMAP	(1U << 1)
+#define P2PMEM_EDU_LATE_FENCE	(1U << 2)
+#define EDU_LATE_FENCE_S	15.0	/* EDU_LATE_FENCE_MS */
 
 struct p2pmem_edu_attach {
 	int32_t fd;
@@ -669,6 +672,76 @@ static int cmd_revoke_dma(const char *bdf, const char *how)
 	return 0;
 }
 
+/*
+ * Memory a device may still write must not go back to the pool, however
+ * long the device takes (issue 17).  The edu maps a buffer of PROVIDER
+ * revocably; told to unmap, it unmaps at once but publishes a write fence
+ * that signals only EDU_LATE_FENCE_S later, as DMA it had queued would.
+ * An FLR of PROVIDER through sysfs revokes the buffer; meanwhile the pool
+ * is polled every 20 ms.  The buffer's memory must not be back before the
+ * fence signalled, nor the reset return before that.
+ */
+static int cmd_late_fence(void)
+{
+	const size_t size = 1 << 20;
+	int node = open_provider(), edu = open_edu();
+	double t0, back = -1, took = -1;
+	struct p2pmem_edu_dma d;
+	int buf, slot, status, ret;
+	uint64_t before;
+	pid_t pid;
+
+	buf = alloc_buf(node, size);
+	slot = edu_attach(edu, buf, P2PMEM_EDU_REVOCABLE | P2PMEM_EDU_LATE_FENCE);
+	if (slot < 0)
+		t_fail("edu attach with a late fence: %s", strerror(-slot));
+	ret = edu_dma(edu, slot, 0, 64, 5, &d);
+	if (ret)
+		t_fail("edu DMA before the reset: %s", strerror(-ret));
+	before = available();
+
+	t0 = now();
+	pid = fork();
+	if (pid < 0)
+		t_fail("fork: %s", strerror(errno));
+	if (!pid) {
+		write_sysfs_1(provider, "reset");
+		_exit(0);
+	}
+	while (back < 0 || took < 0) {
+		if (back < 0 && available() >= before + size)
+			back = now() - t0;
+		if (took < 0 && waitpid(pid, &status, WNOHANG) == pid)
+			took = now() - t0;
+		if (now() - t0 > 120)
+			t_fail("after 120 s: reset %s, memory %s", took < 0 ?
+			       "still running" : "done", back < 0 ?
+			       "not back" : "back");
+		usleep(20000);
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		t_fail("the reset of %s failed", provider);
+	printf("ok: reset of %s with a late importer fence returned after %.3f s; the buffer's %zu bytes were back in the pool after %.3f s\n",
+	       provider, took, size, back);
+	if (back < EDU_LATE_FENCE_S)
+		t_fail("the buffer's memory was back in the pool %.3f s after the reset began, before the importer's fence signalled (%.0f s after it was told)",
+		       back, EDU_LATE_FENCE_S);
+	if (took < EDU_LATE_FENCE_S)
+		t_fail("the reset returned after %.3f s, before the importer's fence signalled",
+		       took);
+	printf("ok: the memory went back only after the importer's fence signalled\n");
+
+	ret = edu_dma(edu, slot, 0, 64, 6, &d);
+	if (ret != -ENODEV)
+		t_fail("edu DMA after the reset: %s, expected ENODEV",
+		       ret ? strerror(-ret) : "succeeded");
+	edu_detach(edu, slot);
+	close(buf);
+	close(edu);
+	close(node);
+	return 0;
+}
+
 static double query_seconds(int node, const char *bdf)
 {
 	double t0 = now();
@@ -801,7 +874,7 @@ static int cmd_kill_alloc(const char *bdf, const char *mib)
 int main(int argc, char **argv)
 {
 	if (argc < 3)
-		t_fail("usage: %s query|edu|negative|zero|revoke|revoke-dma|kill-alloc PROVIDER [ARGS]",
+		t_fail("usage: %s query|edu|negative|zero|revoke|revoke-dma|late-fence|kill-alloc PROVIDER [ARGS]",
 		     argv[0]);
 	provider = argv[2];
 
@@ -813,6 +886,8 @@ int main(int argc, char **argv)
 		return cmd_edu(argv[3], argv[4], false);
 	if (!strcmp(argv[1], "revoke-dma") && argc == 5)
 		return cmd_revoke_dma(argv[3], argv[4]);
+	if (!strcmp(argv[1], "late-fence") && argc == 3)
+		return cmd_late_fence();
 	if (!strcmp(argv[1], "kill-alloc") && argc == 5)
 		return cmd_kill_alloc(argv[3], argv[4]);
 	if (!strcmp(argv[1], "negative") && argc == 3)
