@@ -15,5 +15,3 @@ size=$(cat "/sys/bus/pci/devices/$ivshmem/p2pmem/size")
 pass "256 MiB allocation killed while zeroing: pool whole, queries answered"
 "$P2PMEM_TEST" zero "$ivshmem" || fail "allocation after the kill"
 pass "the provider serves zeroed memory after the kill"
-dmesg | grep -E 'BUG|WARNING|Oops' && fail "kernel warnings during the test"
-pass "no kernel warnings"
