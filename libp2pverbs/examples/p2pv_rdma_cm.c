@@ -45,18 +45,52 @@ static uint8_t pattern(size_t i)
 	return (uint8_t)(i * 131 + (i >> 8) + 0x5a);
 }
 
-static struct p2pv_buf *alloc_p2p(struct rdma_cm_id *id, size_t size)
-{
-	struct p2pv_buf *buf = p2pv_buf_alloc(NULL, id->verbs->device, size);
+/* what each end registers: a P2P buffer near the connection's device */
+struct p2p_mem {
+	struct ibv_pd *pd;
+	struct p2pv_buf *buf;
+	struct ibv_mr *mr;
+};
 
-	if (!buf) {
-		fprintf(stderr, "p2pv_buf_alloc: %s\n", p2pv_last_error());
-		return NULL;
+static void p2p_mem_free(struct p2p_mem *m)
+{
+	if (m->mr)
+		p2pv_dereg_mr(m->mr);
+	if (m->buf)
+		p2pv_buf_free(m->buf);
+	if (m->pd)
+		ibv_dealloc_pd(m->pd);
+}
+
+/* A PD on the connection's device, a buffer nearest to it, its MR */
+static int p2p_mem_alloc(struct rdma_cm_id *id, size_t size, int access,
+			 struct p2p_mem *m)
+{
+	struct ibv_device *dev = id->verbs->device;
+
+	m->pd = ibv_alloc_pd(id->verbs);
+	if (!m->pd) {
+		perror("ibv_alloc_pd");
+		return -1;
 	}
-	printf("%s: %zu bytes of %s%s\n", ibv_get_device_name(id->verbs->device),
-	       buf->length, buf->type == P2PV_MEM_P2P ? "P2P memory of " : "host memory",
-	       buf->provider);
-	return buf;
+	m->buf = p2pv_buf_alloc(NULL, dev, size);
+	if (!m->buf) {
+		fprintf(stderr, "p2pv_buf_alloc: %s\n", p2pv_last_error());
+		goto err;
+	}
+	printf("%s: %zu bytes of %s%s\n", ibv_get_device_name(dev),
+	       m->buf->length,
+	       m->buf->type == P2PV_MEM_P2P ? "P2P memory of " : "host memory",
+	       m->buf->provider);
+	m->mr = p2pv_reg_buf(m->pd, m->buf, 0, 0, access);
+	if (!m->mr) {
+		fprintf(stderr, "p2pv_reg_buf: %s\n", p2pv_last_error());
+		goto err;
+	}
+	return 0;
+err:
+	p2p_mem_free(m);
+	return -1;
 }
 
 static int create_qp(struct rdma_cm_id *id, struct ibv_pd *pd)
@@ -97,9 +131,9 @@ static int server(struct rdma_addrinfo *res, size_t size)
 	struct rdma_cm_id *listen_id, *id;
 	struct rdma_conn_param param = { 0 };
 	struct remote_buf rb;
-	struct p2pv_buf *buf;
-	struct ibv_mr *mr, *msg_mr;
-	struct ibv_pd *pd;
+	struct p2p_mem m = { 0 };
+	struct ibv_mr *msg_mr;
+	volatile uint8_t *data;
 	char msg[16];
 	size_t i, bad = 0;
 	int ret = 1;
@@ -114,33 +148,22 @@ static int server(struct rdma_addrinfo *res, size_t size)
 		perror("rdma_get_request");
 		goto out_listen;
 	}
-	pd = ibv_alloc_pd(id->verbs);
-	if (!pd) {
-		perror("ibv_alloc_pd");
-		goto out_id;
-	}
-	buf = alloc_p2p(id, size);
-	if (!buf)
-		goto out_pd;
-	mr = p2pv_reg_buf(pd, buf, 0, 0, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
-	if (!mr) {
-		fprintf(stderr, "p2pv_reg_buf: %s\n", p2pv_last_error());
-		goto out_buf;
-	}
-	msg_mr = ibv_reg_mr(pd, msg, sizeof(msg), IBV_ACCESS_LOCAL_WRITE);
+	if (p2p_mem_alloc(id, size, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE, &m))
+		goto out_mem;
+	msg_mr = ibv_reg_mr(m.pd, msg, sizeof(msg), IBV_ACCESS_LOCAL_WRITE);
 	if (!msg_mr) {
 		perror("ibv_reg_mr");
-		goto out_mr;
+		goto out_mem;
 	}
-	if (create_qp(id, pd))
+	if (create_qp(id, m.pd))
 		goto out_msg_mr;
 	if (rdma_post_recv(id, NULL, msg, sizeof(msg), msg_mr)) {
 		perror("rdma_post_recv");
 		goto out_qp;
 	}
-	rb.addr = htobe64((uintptr_t)mr->addr);
+	rb.addr = htobe64((uintptr_t)m.mr->addr);
 	rb.length = htobe64(size);
-	rb.rkey = htobe32(mr->rkey);
+	rb.rkey = htobe32(m.mr->rkey);
 	rb.pad = 0;
 	param.private_data = &rb;
 	param.private_data_len = sizeof(rb);
@@ -151,20 +174,21 @@ static int server(struct rdma_addrinfo *res, size_t size)
 		goto out_qp;
 	}
 	printf("accepted: addr 0x%" PRIx64 " rkey 0x%x length %zu\n",
-	       (uint64_t)(uintptr_t)mr->addr, mr->rkey, size);
+	       (uint64_t)(uintptr_t)m.mr->addr, m.mr->rkey, size);
 	if (wait_comp(id, 0, "receive"))
 		goto out_disconnect;
 	/* the SEND came after the WRITE on the same QP: the data is there */
+	data = m.buf->addr;
 	for (i = 0; i < size; i++)
-		if (((volatile uint8_t *)buf->addr)[i] != pattern(i) && bad++ < 4)
+		if (data[i] != pattern(i) && bad++ < 4)
 			fprintf(stderr, "byte %zu: 0x%02x, expected 0x%02x\n", i,
-				((volatile uint8_t *)buf->addr)[i], pattern(i));
+				data[i], pattern(i));
 	if (bad) {
 		fprintf(stderr, "FAILED: %zu of %zu bytes differ\n", bad, size);
 	} else {
 		printf("verified %zu bytes written by the peer into %s memory%s%s\n", size,
-		       buf->type == P2PV_MEM_P2P ? "P2P" : "host",
-		       buf->type == P2PV_MEM_P2P ? " of " : "", buf->provider);
+		       m.buf->type == P2PV_MEM_P2P ? "P2P" : "host",
+		       m.buf->type == P2PV_MEM_P2P ? " of " : "", m.buf->provider);
 		ret = 0;
 	}
 out_disconnect:
@@ -173,13 +197,8 @@ out_qp:
 	rdma_destroy_qp(id);
 out_msg_mr:
 	ibv_dereg_mr(msg_mr);
-out_mr:
-	p2pv_dereg_mr(mr);
-out_buf:
-	p2pv_buf_free(buf);
-out_pd:
-	ibv_dealloc_pd(pd);
-out_id:
+out_mem:
+	p2p_mem_free(&m);
 	rdma_destroy_id(id);
 out_listen:
 	rdma_destroy_ep(listen_id);
@@ -190,9 +209,7 @@ static int client(struct rdma_addrinfo *res, size_t size)
 {
 	const struct remote_buf *rb;
 	struct rdma_cm_id *id;
-	struct p2pv_buf *buf;
-	struct ibv_mr *mr;
-	struct ibv_pd *pd;
+	struct p2p_mem m = { 0 };
 	uint64_t raddr, rlen;
 	uint32_t rkey;
 	size_t i;
@@ -202,23 +219,12 @@ static int client(struct rdma_addrinfo *res, size_t size)
 		perror("rdma_create_ep");
 		return 1;
 	}
-	pd = ibv_alloc_pd(id->verbs);
-	if (!pd) {
-		perror("ibv_alloc_pd");
-		goto out_id;
-	}
-	buf = alloc_p2p(id, size);
-	if (!buf)
-		goto out_pd;
+	if (p2p_mem_alloc(id, size, IBV_ACCESS_LOCAL_WRITE, &m))
+		goto out_mem;
 	for (i = 0; i < size; i++)	/* CPU stores through the mapping */
-		((uint8_t *)buf->addr)[i] = pattern(i);
-	mr = p2pv_reg_buf(pd, buf, 0, 0, IBV_ACCESS_LOCAL_WRITE);
-	if (!mr) {
-		fprintf(stderr, "p2pv_reg_buf: %s\n", p2pv_last_error());
-		goto out_buf;
-	}
-	if (create_qp(id, pd))
-		goto out_mr;
+		((volatile uint8_t *)m.buf->addr)[i] = pattern(i);
+	if (create_qp(id, m.pd))
+		goto out_mem;
 	if (rdma_connect(id, NULL)) {
 		perror("rdma_connect");
 		goto out_qp;
@@ -237,7 +243,7 @@ static int client(struct rdma_addrinfo *res, size_t size)
 		fprintf(stderr, "remote buffer too small (%" PRIu64 " < %zu)\n", rlen, size);
 		goto out_disconnect;
 	}
-	if (rdma_post_write(id, NULL, buf->addr, size, mr, 0, raddr, rkey)) {
+	if (rdma_post_write(id, NULL, m.buf->addr, size, m.mr, 0, raddr, rkey)) {
 		perror("rdma_post_write");
 		goto out_disconnect;
 	}
@@ -250,19 +256,14 @@ static int client(struct rdma_addrinfo *res, size_t size)
 	if (wait_comp(id, 1, "SEND"))
 		goto out_disconnect;
 	printf("wrote %zu bytes from %s memory into the peer's buffer\n", size,
-	       buf->type == P2PV_MEM_P2P ? "P2P" : "host");
+	       m.buf->type == P2PV_MEM_P2P ? "P2P" : "host");
 	ret = 0;
 out_disconnect:
 	rdma_disconnect(id);
 out_qp:
 	rdma_destroy_qp(id);
-out_mr:
-	p2pv_dereg_mr(mr);
-out_buf:
-	p2pv_buf_free(buf);
-out_pd:
-	ibv_dealloc_pd(pd);
-out_id:
+out_mem:
+	p2p_mem_free(&m);
 	rdma_destroy_ep(id);
 	return ret;
 }
