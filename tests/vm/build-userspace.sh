@@ -1,10 +1,18 @@
 #!/bin/bash
-# Build rdma-core 56.1 and perftest 25.01 from Debian trixie's source packages,
-# with the patch series the repository keeps for them, into a prefix outside
-# the repository, and this repository's libp2pverbs in between (perftest is
-# configured against it for --use_p2p).  The prefix is keyed by the sources,
-# the patches, the libp2pverbs sources and this script, so it is rebuilt only
-# when one of them changes.  Prints the prefix on stdout.
+# Build rdma-core 65.0 (Debian sid's source package) and perftest 25.01
+# (Debian trixie's) with the patch series the repository keeps for them, into
+# a prefix outside the repository, and this repository's libp2pverbs in
+# between (perftest is configured against it for --use_p2p).  The prefix is
+# keyed by the sources, the patches, the libp2pverbs sources and this script,
+# so it is rebuilt only when one of them changes.  Prints the prefix on stdout.
+#
+# rdma-core is configured as Debian configures it (debian/rules): netlink
+# neighbour resolution on (libibverbs then also asks the kernel over netlink
+# whether it gives copy-on-fork, see ibv_fork_init(3)), and pyverbs built with
+# the distribution's cython3, installed into <prefix>/lib/python3/dist-packages
+# with rdma-core's own test suite in <prefix>/share/doc/rdma-core/tests
+# (run_tests.py).  Man pages are left out (pandoc is not needed for anything
+# the tests run).
 #
 # rdma-core is built with its static libraries too (ENABLE_STATIC=1): a
 # program linked with -static and -DRDMA_STATIC_PROVIDERS=rxe against
@@ -19,11 +27,11 @@ repo=$(cd "$here/../.." && pwd)
 cache=${P2PV_CACHE:-/var/cache/p2pverbs}
 jobs=${P2PV_JOBS:-$(nproc)}
 
-# name  version-in-trixie  orig tarball  sha256 of the orig tarball  patch dir
-RDMA_CORE=(rdma-core 56.1-1 rdma-core_56.1.orig.tar.gz
-	63ce7f2baa7242c2dbc76375dac957c420187dd27f8c5e148efc07971ee522a8
+# name  upstream version  suite  orig tarball  sha256 of the orig tarball  patch dir
+RDMA_CORE=(rdma-core 65.0 sid rdma-core_65.0.orig.tar.gz
+	f6ba3d8b2c4aa334c5c883c1ad0772de339011123cff4fb1db32ae7a443fb7ca
 	"$repo/providers/p2p/rdma-core-patches")
-PERFTEST=(perftest 25.01.0+0.80-1 perftest_25.01.0+0.80.orig.tar.gz
+PERFTEST=(perftest 25.01.0+0.80 trixie perftest_25.01.0+0.80.orig.tar.gz
 	54e86b131f0b06862b8b9cd692739737295463cfef467bdda5f5aa3dae8c5b05
 	"$repo/tests/vm/perftest-patches")
 
@@ -31,17 +39,24 @@ log() { echo "build-userspace: $*" >&2; }
 
 series_of() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$1/series"; }
 
-# The .dsc files of these versions are gone from the archive (404), but
-# "apt-get source --download-only" still fetches the orig tarballs; their
-# checksums are pinned above.
+# The orig tarball of an upstream version is the same in every Debian
+# revision of it (65.0-1, 65.0-1.1, ...), so whichever revision the deb-src
+# entries of tests/setup.sh offer is asked for; its checksum is pinned above.
+# "apt-get source --download-only" fetches the orig tarball even where the
+# .dsc of that revision is already gone from the archive (404).
 fetch() {
-	local name=$1 version=$2 orig=$3 sum=$4 dl="$cache/downloads"
+	local name=$1 upstream=$2 suite=$3 orig=$4 sum=$5 dl="$cache/downloads" version
 	mkdir -p "$dl"
 	if ! echo "$sum  $dl/$orig" | sha256sum -c --status 2>/dev/null; then
-		log "fetching $name $version source"
+		# the first Debian revision of that upstream version, e.g. 65.0-1.1
+		version=$(apt-cache showsrc "$name" 2>/dev/null | sed -n 's/^Version: //p' |
+			awk -v up="$upstream" 'index($0, up "-") == 1 { print; exit }')
+		[ -n "$version" ] ||
+			{ log "no $name $upstream-* source package in the deb-src entries (looked for $orig, sha256 $sum, from Debian $suite): run tests/setup.sh; if Debian $suite no longer has $name $upstream, the pinned version must move"; exit 1; }
+		log "fetching $name $version source ($orig)"
 		(cd "$dl" && apt-get source --download-only "$name=$version" >/dev/null 2>&1 || true)
 		echo "$sum  $dl/$orig" | sha256sum -c --quiet >&2 ||
-			{ log "could not fetch $orig (is the trixie deb-src entry set up? run tests/setup.sh)"; exit 1; }
+			{ log "could not fetch $orig (sha256 $sum) of $name $version from Debian $suite"; exit 1; }
 	fi
 	echo "$dl/$orig"
 }
@@ -61,12 +76,12 @@ unpack() {
 	done < <(series_of "$pdir")
 }
 
-rdma_tar=$(fetch "${RDMA_CORE[@]:0:4}")
-perf_tar=$(fetch "${PERFTEST[@]:0:4}")
+rdma_tar=$(fetch "${RDMA_CORE[@]:0:5}")
+perf_tar=$(fetch "${PERFTEST[@]:0:5}")
 
 key=$( {
 	sha256sum "$rdma_tar" "$perf_tar" | cut -d' ' -f1
-	for d in "${RDMA_CORE[4]}" "${PERFTEST[4]}"; do
+	for d in "${RDMA_CORE[5]}" "${PERFTEST[5]}"; do
 		cat "$d/series"
 		series_of "$d" | while read -r p; do cat "$d/$p"; done
 	done
@@ -97,16 +112,25 @@ mkdir -p "$top"
 export CCACHE_DIR="$cache/ccache" CCACHE_BASEDIR="$top" CCACHE_NOHASHDIR=1
 
 start=$(date +%s)
-unpack rdma-core "$rdma_tar" "${RDMA_CORE[4]}" "$top/rdma-core"
+unpack rdma-core "$rdma_tar" "${RDMA_CORE[5]}" "$top/rdma-core"
 log "building rdma-core into $prefix"
 cmake -S "$top/rdma-core" -B "$top/rdma-core/build" -G Ninja \
 	-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX="$prefix" \
 	-DCMAKE_C_COMPILER_LAUNCHER=ccache \
-	-DNO_MAN_PAGES=1 -DNO_PYVERBS=1 -DENABLE_STATIC=1 -DENABLE_RESOLVE_NEIGH=0 \
+	-DNO_MAN_PAGES=1 -DENABLE_STATIC=1 \
+	-DPYTHON_EXECUTABLE=/usr/bin/python3 -DCMAKE_INSTALL_PYTHON_ARCH_LIB="$prefix/lib/python3/dist-packages" \
 	-DCMAKE_INSTALL_RUNDIR="$top/run" >"$top/rdma-core.log" 2>&1 ||
 	{ tail -30 "$top/rdma-core.log" >&2; exit 1; }
 ninja -C "$top/rdma-core/build" -j"$jobs" install >>"$top/rdma-core.log" 2>&1 ||
 	{ tail -30 "$top/rdma-core.log" >&2; exit 1; }
+log "rdma-core built in $(($(date +%s) - start)) s"
+# rdma-core's CMake only warns when it cannot build pyverbs (no python3-dev
+# or no cython3; a missing libnl fails the configure): the suite would then
+# be missing.
+ls "$prefix"/lib/python3/dist-packages/pyverbs/device.*.so >/dev/null 2>&1 ||
+	{ log "pyverbs was not built (python3-dev and cython3 installed? run tests/setup.sh)"; exit 1; }
+[ -f "$prefix/share/doc/rdma-core/tests/run_tests.py" ] ||
+	{ log "rdma-core's test suite was not installed"; exit 1; }
 
 # The static link line works and pulls in the rxe provider: the static
 # libibverbs has no dynamic loader, a provider that is not linked in does not
@@ -146,7 +170,7 @@ ninja -C "$top/libp2pverbs-build" -j"$jobs" p2pverbs p2pv_devinfo p2pv_man \
 cmake --install "$top/libp2pverbs-build" >>"$top/libp2pverbs.log" 2>&1 ||
 	{ tail -30 "$top/libp2pverbs.log" >&2; exit 1; }
 
-unpack perftest "$perf_tar" "${PERFTEST[4]}" "$top/perftest"
+unpack perftest "$perf_tar" "${PERFTEST[5]}" "$top/perftest"
 log "building perftest into $prefix"
 (
 	cd "$top/perftest"

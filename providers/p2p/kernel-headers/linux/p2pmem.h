@@ -1,0 +1,1 @@
+../../../../libp2pverbs/kernel-headers/linux/p2pmem.h
