@@ -7,7 +7,7 @@
  *   p2pmem-test negative PROVIDER
  *   p2pmem-test zero     PROVIDER
  *   p2pmem-test revoke   PROVIDER
- *   p2pmem-test revoke-dma PROVIDER EDU-BDF remove|reset
+ *   p2pmem-test revoke-dma PROVIDER EDU-BDF remove|reset|aer
  *   p2pmem-test late-fence PROVIDER
  *   p2pmem-test kill-alloc PROVIDER CLIENT-BDF MIB
  *
@@ -611,6 +611,11 @@ static double now(void)
  * (the exporter waits for it: the caller checks the kernel log order), the
  * mapping is dead afterwards, and after a reset the provider serves new
  * buffers that the edu can use again.
+ *
+ * "aer" resets the provider's link by PCI error recovery instead: the
+ * command in $P2PV_AER_INJECT injects a fatal error above the provider and
+ * returns once recovery finished.  Recovery runs in the AER driver, not in
+ * this process, so only the outcome is checked here: the same as a reset.
  */
 static int cmd_revoke_dma(const char *bdf, const char *how)
 {
@@ -619,7 +624,9 @@ static int cmd_revoke_dma(const char *bdf, const char *how)
 	struct p2pmem_edu_dma d;
 	volatile uint8_t *map;
 	int buf, slot, ret;
-	bool reset = !strcmp(how, "reset");
+	bool aer = !strcmp(how, "aer");
+	bool reset = aer || !strcmp(how, "reset");
+	const char *inject = getenv("P2PV_AER_INJECT");
 	double t0, took;
 
 	buf = alloc_buf(node, size);
@@ -633,11 +640,18 @@ static int cmd_revoke_dma(const char *bdf, const char *how)
 		t_fail("edu DMA before the %s", how);
 
 	t0 = now();
-	write_sysfs_1(provider, reset ? "reset" : "remove");
+	if (aer) {
+		if (!inject)
+			t_fail("aer: P2PV_AER_INJECT names no command");
+		if (system(inject))
+			t_fail("%s failed (its reason above)", inject);
+	} else {
+		write_sysfs_1(provider, reset ? "reset" : "remove");
+	}
 	took = now() - t0;
 	printf("ok: %s of %s with a live edu mapping took %.3f s\n", how,
 	       provider, took);
-	if (took < 0.5)
+	if (took < 0.5 && !aer)
 		t_fail("%s returned after %.3f s, before the edu's 0.5 s unmap", how,
 		       took);
 
