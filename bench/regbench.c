@@ -13,8 +13,10 @@
  *            (P2PMEM_IOC_ALLOC).  On rxe this is dma_buf_get + dynamic attach
  *            (the exporter's mapping decision) + pin + vmap + the MR object;
  *   - the matching ibv_dereg_mr() of each, and P2PMEM_IOC_ALLOC itself
- *     (which zeroes the allocation with memset_io) and the close of the fd
- *     (min(REPS, 3) times).
+ *     and the close of the fd (min(REPS, 3) times), each allocation from
+ *     an idle pool: after a pause in which the exporter's zero worker
+ *     clears what the repetition before freed (ALLOC never zeroes; it
+ *     would wait for the worker).
  *   One untimed warm-up registration per buffer, then REPS timed
  *   register/deregister pairs on the same buffer.  PROVIDER "none": host
  *   memory only (a kernel without /dev/p2pmem).
@@ -283,10 +285,17 @@ static int cmd_sizes(int argc, char **argv)
 		if (node < 0)
 			continue;
 
-		/* P2P memory: allocation (zeroed by the exporter) and release */
+		/*
+		 * P2P memory: allocation and release.  The pause lets the
+		 * zero worker clear the buffer freed before (about 2 s per
+		 * 32 MiB of NVMe CMB under TCG), so that each allocation
+		 * comes from an idle pool.
+		 */
 		for (i = 0; i < areps; i++) {
-			double t0 = now_us(), t1;
+			double t0, t1;
 
+			sleep(3);
+			t0 = now_us();
 			fd = p2p_alloc(node, bdf, size);
 			t1 = now_us();
 			close(fd);

@@ -336,7 +336,8 @@ def main():
         md.append("## Memory registration against size (rxe0), median usec\n")
         md.append("host: `ibv_reg_mr` of a touched anonymous mapping; P2P: `ibv_reg_dmabuf_mr` of a "
                   "`/dev/p2pmem` dma-buf (attach + pin + vmap); alloc: `P2PMEM_IOC_ALLOC` "
-                  "(includes zeroing with memset_io).\n")
+                  "from an idle pool (memory the exporter's zero worker cleared before; 3 s pause "
+                  "before each).\n")
         md.append("| size | host reg | ivshmem reg | ivshmem / host | NVMe CMB reg | NVMe / host | "
                   "host dereg | ivshmem dereg | ivshmem alloc | NVMe alloc |")
         md.append("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -427,7 +428,7 @@ def main():
         top = [f"'{dat}' using 1:2 with linespoints lw 2 title 'host ibv_reg_mr'",
                f"'{dat}' using 1:3 with linespoints lw 2 title 'ivshmem ibv_reg_dmabuf_mr'",
                f"'{dat}' using 1:4 with linespoints lw 2 title 'NVMe CMB ibv_reg_dmabuf_mr'",
-               f"'{dat}' using 1:7 with linespoints lw 1 dt 4 title 'ivshmem P2PMEM_IOC_ALLOC (zeroing)'"]
+               f"'{dat}' using 1:7 with linespoints lw 1 dt 4 title 'ivshmem P2PMEM_IOC_ALLOC (idle pool)'"]
         bottom = [f"'{dat}' using 1:5 with linespoints lw 2 lc 2 title 'ivshmem / host'",
                   f"'{dat}' using 1:6 with linespoints lw 2 lc 3 title 'NVMe CMB / host'"]
         two_panel(os.path.join(out, "reg_size.png"), "MR registration time vs buffer size (rxe0, median)",

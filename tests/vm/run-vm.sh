@@ -21,6 +21,8 @@ usage: run-vm.sh [options] -- SCRIPT [ARGS...]
   --timeout SEC     give up after SEC seconds (default 600)
   --name NAME       name of the run: its directory is $P2PV_LOGDIR/NAME
   --qemu-arg ARG    extra QEMU argument (repeatable)
+  --monitor-relay   relay QEMU monitor commands the guest asks for (qemu_monitor
+                    in guest/lib.sh): pcie_aer_inject_error, device_del...
   --peer-net listen:PORT|connect:PORT
                     add a virtio-net NIC on a QEMU socket backend on 127.0.0.1:PORT
                     (one guest listens, the other connects; see two-hosts.sh)
@@ -36,6 +38,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
 topology=rc iommu=0 cpu=amd debug=0 timeout=600 name= extra=() peer_net= ivshmem_mb=64
+monitor_relay=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--topology) topology=$2; shift 2 ;;
@@ -47,6 +50,7 @@ while [ $# -gt 0 ]; do
 	--name) name=$2; shift 2 ;;
 	--qemu-arg) extra+=("$2"); shift 2 ;;
 	--peer-net) peer_net=$2; shift 2 ;;
+	--monitor-relay) monitor_relay=1; shift ;;
 	--) shift; break ;;
 	*) usage ;;
 	esac
@@ -90,11 +94,11 @@ if [ "$iommu" = 1 ]; then
 	cmdline+=" intel_iommu=on iommu.strict=1"
 fi
 
-# place_devices BUS_NVME BUS_IVSHMEM BUS_EDU (the ivshmem has an id, so that
-# the monitor can unplug it: device_del p2pv-ivshmem)
+# place_devices BUS_NVME BUS_IVSHMEM BUS_EDU (the ivshmem and the NVMe have
+# ids, so that the monitor can name them: device_del p2pv-ivshmem)
 place_devices() {
 	qemu+=(-drive "file=$rundir/nvme0.img,if=none,id=nvme0,format=raw"
-		-device "nvme,serial=p2pv-nvme0,drive=nvme0,cmb_size_mb=64,bus=$1"
+		-device "nvme,id=p2pv-nvme,serial=p2pv-nvme0,drive=nvme0,cmb_size_mb=64,bus=$1"
 		-object memory-backend-ram,id=ivshmem0,size=${ivshmem_mb}M,share=on
 		-device "ivshmem-plain,id=p2pv-ivshmem,memdev=ivshmem0,bus=$2"
 		-device "edu,dma_mask=0xffffffffffffffff,bus=$3")
@@ -170,12 +174,35 @@ if [ "${P2PV_VERBOSE:-0}" = 1 ]; then
 	tail -n +1 -f "$console" >&2 &
 	tail_pid=$!
 fi
+# The guest writes one monitor command into monitor-request of its results
+# directory; the relay sends it to the monitor socket and leaves the answer in
+# monitor-reply (the protocol of two-hosts.sh, which relays for its guests).
+relay_pid=
+if [ "$monitor_relay" = 1 ]; then
+	(
+		req=$rundir/monitor-request
+		while :; do
+			if [ -s "$req" ]; then
+				python3 "$here/monitor-command.py" "$rundir/monitor.sock" "$(cat "$req")" \
+					>"$rundir/monitor-reply.tmp" 2>&1 || true
+				rm -f "$req"
+				mv "$rundir/monitor-reply.tmp" "$rundir/monitor-reply"
+			fi
+			sleep 0.2
+		done
+	) &
+	relay_pid=$!
+fi
 start=$(date +%s)
 set +e
 timeout --kill-after=10 "$timeout" "${qemu[@]}" -append "$cmdline" </dev/null >"$rundir/qemu.log" 2>&1
 qemu_rc=$?
 set -e
 [ -n "$tail_pid" ] && kill "$tail_pid" 2>/dev/null
+if [ -n "$relay_pid" ]; then
+	kill "$relay_pid" 2>/dev/null
+	wait "$relay_pid" 2>/dev/null || true
+fi
 elapsed=$(($(date +%s) - start))
 
 show_tail() {

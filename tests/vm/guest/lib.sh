@@ -196,3 +196,15 @@ mpirun_ucx=(env -u LD_LIBRARY_PATH mpirun --allow-run-as-root
 	-x UCX_TLS=rc_verbs,ud_verbs,self -x UCX_NET_DEVICES=rxe0:1
 	-x UCX_RNDV_THRESH=65536 -x UCX_RNDV_SCHEME=get_zcopy
 	-x UCX_IB_PCI_RELAXED_ORDERING=off)
+
+# qemu_monitor COMMAND: run COMMAND in this guest's QEMU monitor and print its
+# answer; needs run-vm.sh --monitor-relay (the request and the reply travel
+# through the shared results directory)
+qemu_monitor() {
+	local req=$P2PV_RESULTS/monitor-request reply=$P2PV_RESULTS/monitor-reply
+	rm -f "$reply"
+	echo "$1" >"$req.tmp"
+	mv "$req.tmp" "$req"
+	wait_for 60 test -e "$reply" || fail "no answer from the QEMU monitor to '$1' (run-vm.sh --monitor-relay?)"
+	cat "$reply"
+}

@@ -20,15 +20,21 @@
 # WRITEs into a CMB MR and the edu holds a DMA mapping of another CMB buffer
 # revokes both, returns only after both let go, and leaves the CMB usable.
 #
-# usage: rxe-dmabuf.sh [verbs|revoke|killed|reset|all]...    (default all: each in turn)
+# "aer": PCI error recovery (AER) resets the link above the NVMe while rxe
+# streams RDMA WRITEs into a CMB MR and the edu maps another CMB buffer: both
+# are revoked before the link reset, and new CMB buffers work afterwards;
+# then the same with the edu on ivshmem (the generic BAR provider).  Needs
+# --topology switch --monitor-relay (see aer-inject.sh); not part of "all".
+#
+# usage: rxe-dmabuf.sh [verbs|revoke|killed|reset|aer|all]...    (default all: each but aer in turn)
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/p2pmem-lib.sh"
 
 modes=("${@:-all}")
 for mode in "${modes[@]}"; do
 	case $mode in
-	verbs | revoke | killed | reset | all) ;;
-	*) fail "usage: rxe-dmabuf.sh [verbs|revoke|killed|reset|all]..." ;;
+	verbs | revoke | killed | reset | aer | all) ;;
+	*) fail "usage: rxe-dmabuf.sh [verbs|revoke|killed|reset|aer|all]..." ;;
 	esac
 done
 
@@ -154,6 +160,31 @@ run_reset() {
 	pass "rxe registers and uses new CMB buffers after the reset"
 }
 
+run_aer() {
+	local log=/tmp/rxe-aer.log done=/tmp/rxe-aer.done inject pid st=0
+	inject="bash $(dirname "$0")/aer-inject.sh"
+	[ "$P2PV_TOPOLOGY" = switch ] || fail "aer: needs --topology switch (see aer-inject.sh)"
+	p2pmem_node "$nvme"
+	rm -f "$done"
+	P2PV_RESET_DONE=$done timeout 300 "$RXE_DMABUF_TEST" reset "$nvme" rxe0 rxe1 >"$log" 2>&1 &
+	pid=$!
+	wait_for 120 grep -q '^ready:' "$log" || { kill "$pid"; cat "$log"; fail "RDMA WRITE loop on $nvme did not start"; }
+	# the edu maps a second CMB buffer and the error is injected in here
+	P2PV_AER_INJECT="$inject dn0 $nvme" "$P2PMEM_TEST" revoke-dma "$nvme" "$edu" aer ||
+		{ kill "$pid"; cat "$log"; fail "AER recovery of $nvme with a live edu mapping"; }
+	touch "$done"
+	wait "$pid" || st=$?
+	cat "$log"
+	[ "$st" = 0 ] || fail "rxe side of the AER recovery of $nvme exited with $st"
+	pass "AER recovery of $nvme revokes a live rxe MR and a live edu mapping"
+	timeout 600 "$RXE_DMABUF_TEST" verbs "$nvme" rxe0 rxe1 || fail "rxe dma-buf verbs after AER recovery"
+	pass "rxe registers and uses new CMB buffers after AER recovery"
+	p2pmem_node "$ivshmem"
+	P2PV_AER_INJECT="$inject dn1 $ivshmem" "$P2PMEM_TEST" revoke-dma "$ivshmem" "$edu" aer ||
+		fail "AER recovery of $ivshmem with a live edu mapping"
+	pass "AER recovery of $ivshmem (generic BAR provider) revokes a live edu mapping; new buffers work"
+}
+
 rxe_pair
 for mode in "${modes[@]}"; do
 	case $mode in
@@ -161,6 +192,7 @@ for mode in "${modes[@]}"; do
 	revoke) run_revoke ;;
 	killed) run_killed ;;
 	reset) run_reset ;;
+	aer) run_aer ;;
 	all)
 		run_verbs
 		run_killed
