@@ -12,6 +12,8 @@
 # twice a host MR (ivshmem, 4 KiB and 1 MiB).  Details in
 # tests/vm/progs/reg-mr-race.c.
 #
+# On the debug flavour kmemleak must find nothing and the log no splat.
+#
 # usage: reg-mr-race.sh [ROUNDS]     (default 10000 per change)
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/p2pmem-lib.sh"
@@ -21,6 +23,7 @@ prog=$(find_prog reg-mr-race)
 rxe_pair
 p2pmem_node "$ivshmem"
 p2pmem_node "$nvme"
+kmemleak_begin
 
 failed=()
 for change in munmap mremap fork; do
@@ -31,7 +34,10 @@ for prov in $ivshmem $nvme; do
 done
 "$prog" "$ivshmem" rxe0 host-lock 50 || failed+=("host-lock")
 # a grace period is some milliseconds (12 ms at the median here); an MR
-# freed without waiting for one deregisters in about 100 us
+# freed without waiting for one deregisters in tens of microseconds
 "$prog" "$ivshmem" rxe0 dereg-time 100 2 3000 || failed+=("dereg-time")
 [ ${#failed[@]} = 0 ] || fail "failed: ${failed[*]}"
+leak_check "reg-mr-race"
+splats=$(splat_count)
+[ "$splats" = 0 ] || fail "$splats kernel splats in the log"
 pass "registration by address holds against munmap, mremap and fork ($rounds rounds each)"
