@@ -28,6 +28,7 @@ usage: run-vm.sh [options] -- SCRIPT [ARGS...]
                     (one guest listens, the other connects; see two-hosts.sh)
 Environment: P2PV_LOGDIR (default <repo>/build/vm-logs), P2PV_BUILD (CMake build
 dir, default <repo>/build), P2PV_KERNEL (a bzImage to boot instead of building),
+P2PV_KERNEL_SRC (its source tree, for the kselftests),
 P2PV_VERBOSE=1 copies the console to stderr.
 EOU
 	exit 2
@@ -144,6 +145,14 @@ else
 	kernel=$("$here/build-kernel.sh")
 fi
 prefix=$("$here/build-userspace.sh")
+# The source of the kernel booted, whose kselftests the guest builds: the
+# tree build-kernel.sh made (<tree>/build/arch/x86/boot/bzImage beside
+# <tree>/src), or P2PV_KERNEL_SRC for a kernel given by P2PV_KERNEL.
+if [ -n "${P2PV_KERNEL:-}" ]; then
+	kernel_src=${P2PV_KERNEL_SRC:-}
+else
+	kernel_src=$(cd "$(dirname "$kernel")/../../../.." && pwd)/src
+fi
 
 
 # The guest reads these; paths are the same on both sides of the 9p share.
@@ -154,6 +163,7 @@ prefix=$("$here/build-userspace.sh")
 	printf 'export P2PV_PREFIX=%q\n' "$prefix"
 	printf 'export P2PV_TOPOLOGY=%q P2PV_IOMMU=%q P2PV_CPU=%q\n' "$topology" "$iommu" "$cpu"
 	printf 'export P2PV_DEBUG_KERNEL=%q\n' "$debug"
+	printf 'export P2PV_KERNEL_SRC=%q\n' "$kernel_src"
 	printf '%q ' bash "$script" "$@"
 	echo
 } >"$rundir/command"
