@@ -31,6 +31,28 @@ static inline int p2pmem_try_alloc(int node, uint64_t size, uint32_t fd_flags,
 	return a.fd;
 }
 
+/* PROVIDER's p2pmem/available (bytes free for userspace) into *BYTES;
+ * 0, or -errno */
+static inline int p2pmem_read_available(const char *provider, uint64_t *bytes)
+{
+	char path[256];
+	unsigned long long v;
+	int ret = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/p2pmem/available",
+		 provider);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	if (fscanf(f, "%llu", &v) == 1)
+		*bytes = v;
+	else
+		ret = -EIO;
+	fclose(f);
+	return ret;
+}
+
 /* Q's client from a PCI name "dddd:bb:dd.f"; 0, or -1 when BDF is none */
 static inline int p2pmem_set_client(const char *bdf, struct p2pmem_map_query *q)
 {

@@ -251,18 +251,11 @@ static void dereg(struct ibv_mr *mr)
 
 static uint64_t available(void)
 {
-	char path[256];
-	unsigned long long v;
-	FILE *f;
+	uint64_t v = 0;
+	int err = p2pmem_read_available(provider, &v);
 
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/p2pmem/available",
-		 provider);
-	f = fopen(path, "re");
-	if (!f)
-		fail("%s: %s", path, errstr(errno));
-	if (fscanf(f, "%llu", &v) != 1)
-		fail("%s: not a number", path);
-	fclose(f);
+	if (err)
+		fail("%s: p2pmem/available: %s", provider, errstr(-err));
 	return v;
 }
 

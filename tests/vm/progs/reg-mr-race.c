@@ -90,16 +90,10 @@ static uint64_t now_ns(void)
 
 static uint64_t available(void)
 {
-	char path[256];
-	unsigned long long v;
-	FILE *f;
+	uint64_t v = 0;
+	int err = p2pmem_read_available(provider, &v);
 
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/p2pmem/available",
-		 provider);
-	f = fopen(path, "r");
-	T_CHECK(f, "%s: %s", path, strerror(errno));
-	T_CHECK(fscanf(f, "%llu", &v) == 1, "%s: no number", path);
-	fclose(f);
+	T_CHECK(!err, "%s: p2pmem/available: %s", provider, strerror(-err));
 	return v;
 }
 

@@ -92,16 +92,11 @@ static int open_node(int flags)
 
 static uint64_t available(void)
 {
-	char path[256];
-	unsigned long long v;
-	FILE *f;
+	uint64_t v = 0;
+	int err = p2pmem_read_available(provider, &v);
 
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/p2pmem/available",
-		 provider);
-	f = fopen(path, "re");
-	if (!f || fscanf(f, "%llu", &v) != 1)
-		t_fail("read %s: %s", path, strerror(errno));
-	fclose(f);
+	if (err)
+		t_fail("%s: p2pmem/available: %s", provider, strerror(-err));
 	return v;
 }
 
