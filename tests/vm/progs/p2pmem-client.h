@@ -9,6 +9,7 @@
 #define P2PMEM_CLIENT_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
@@ -29,6 +30,17 @@ static inline int p2pmem_try_alloc(int node, uint64_t size, uint32_t fd_flags,
 	if (ioctl(node, P2PMEM_IOC_ALLOC, &a))
 		return -errno;
 	return a.fd;
+}
+
+/* /dev/p2pmem/PROVIDER opened with FLAGS (close-on-exec); the fd, or -errno */
+static inline int p2pmem_open_node(const char *provider, int flags)
+{
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "/dev/p2pmem/%s", provider);
+	fd = open(path, flags | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
 }
 
 /* PROVIDER's p2pmem/available (bytes free for userspace) into *BYTES;

@@ -89,13 +89,10 @@ static const char *mode_name(uint32_t mode)
 
 static int open_provider(void)
 {
-	char path[256];
-	int fd;
+	int fd = p2pmem_open_node(provider, O_RDWR);
 
-	snprintf(path, sizeof(path), "/dev/p2pmem/%s", provider);
-	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
-		t_fail("open %s: %s", path, strerror(errno));
+		t_fail("open /dev/p2pmem/%s: %s", provider, strerror(-fd));
 	return fd;
 }
 

@@ -80,13 +80,10 @@ static const char *err_name(int err)
 
 static int open_node(int flags)
 {
-	char path[256];
-	int fd;
+	int fd = p2pmem_open_node(provider, flags);
 
-	snprintf(path, sizeof(path), "/dev/p2pmem/%s", provider);
-	fd = open(path, flags | O_CLOEXEC);
 	if (fd < 0)
-		t_fail("open %s: %s", path, strerror(errno));
+		t_fail("open /dev/p2pmem/%s: %s", provider, strerror(-fd));
 	return fd;
 }
 
