@@ -27,7 +27,7 @@ struct fakeverbs_log {
 	 * (entirely) a P2P mapping) */
 	int iova2_errno;
 	/* set: a kernel without the by-address path for P2P memory (no
-	 * kernel-patches/0015-0019): registering a range of a shared file
+	 * kernel-patches/0018-0022): registering a range of a shared file
 	 * mapping by address fails with EFAULT, as pinning the pages of a
 	 * dma-buf mapping (VM_PFNMAP) does; other memory registers */
 	int no_va_path;

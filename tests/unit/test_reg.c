@@ -1002,7 +1002,7 @@ static void t_fd_after_free(void)
 
 /*
  * A kernel with the P2PDMA allocator but without the by-address path
- * (kernel-patches/0015-0019 absent): registering a dma-buf mapping by
+ * (kernel-patches/0018-0022 absent): registering a dma-buf mapping by
  * address is EFAULT there.  p2pv_reg_mr*() of a buffer of the library then
  * registers it by its dma-buf fd and offset, and says so; host memory still
  * goes by address, and a range that is no longer the buffer's mapping gets
