@@ -157,7 +157,7 @@ def load_hostreg(hdir):
         return boots
     for line in lines:
         f = line.split()
-        if len(f) < 5:
+        if len(f) < 6 or f[5] != "0":  # a boot that failed measured nothing to compare
             continue
         boots.append({"round": int(f[0]), "kernel": f[1], "name": f[2], "load_before": f[3],
                       "load_after": f[4], "guest": load_json(os.path.join(hdir, f[2], "guest-meta.json"), {}),

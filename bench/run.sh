@@ -103,12 +103,13 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 P2PV_LOGDIR=$logdir bash "$repo/tests/vm/run-vm.sh" --name bench --topology rc \
 	--timeout "${BENCH_TIMEOUT:-1800}" "${qargs[@]}" -- "$repo/bench/guest.sh" "${settings[@]}"
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+vm_seconds=$(($(date +%s) - start))
 
 # host ibv_reg_mr: the full series against the base kernel, ABBA
 hostreg_dir=$logdir/bench/hostreg
 if [ -n "$base_kernel" ]; then
 	mkdir -p "$hostreg_dir"
-	echo "round kernel name load_before load_after" >"$hostreg_dir/runs.txt"
+	echo "round kernel name load_before load_after status" >"$hostreg_dir/runs.txt"
 	boot=0
 	for ((r = 1; r <= ${BENCH_BASE_ROUNDS:-1}; r++)); do
 		for which in series base base series; do
@@ -117,10 +118,13 @@ if [ -n "$base_kernel" ]; then
 			name=r$r-$((++boot))-$which
 			lb=$(cut -d' ' -f1 /proc/loadavg)
 			log "host ibv_reg_mr on the $which kernel (round $r, $name)"
+			# a failed boot leaves its row out of the comparison, not the report
+			rc=0
 			P2PV_KERNEL=$k P2PV_LOGDIR=$hostreg_dir bash "$repo/tests/vm/run-vm.sh" \
 				--name "$name" --topology rc --timeout 900 -- "$repo/bench/guest-hostreg.sh" \
-				"BENCH_REGBENCH=$out/regbench" "BENCH_HOSTREG_REPS=${BENCH_HOSTREG_REPS:-101}"
-			echo "$r $which $name $lb $(cut -d' ' -f1 /proc/loadavg)" >>"$hostreg_dir/runs.txt"
+				"BENCH_REGBENCH=$out/regbench" "BENCH_HOSTREG_REPS=${BENCH_HOSTREG_REPS:-101}" || rc=$?
+			[ "$rc" = 0 ] || log "$name FAILED ($rc; see $hostreg_dir/$name/console.log)"
+			echo "$r $which $name $lb $(cut -d' ' -f1 /proc/loadavg) $rc" >>"$hostreg_dir/runs.txt"
 		done
 	done
 fi
@@ -131,7 +135,7 @@ fi
 	echo "  \"host_loadavg_before\": \"$load_before\", \"host_loadavg_after\": \"$load_after\","
 	echo "  \"qemu\": \"$(qemu-system-x86_64 --version | head -n1)\","
 	echo "  \"accel\": \"tcg\","
-	echo "  \"vm_seconds\": $(($(date +%s) - start)),"
+	echo "  \"vm_seconds\": $vm_seconds,"
 	echo "  \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\","
 	echo "  \"base_kernel\": \"$base_desc\","
 	echo "  \"git\": \"$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)\""
