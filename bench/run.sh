@@ -22,7 +22,8 @@
 # series, base, base, series (ABBA, so that a steady drift of the machine's
 # load cancels; BENCH_BASE_ROUNDS=1 such quadruple), each running
 # bench/guest-hostreg.sh.
-# BENCH_BASE_KERNEL=<bzImage> compares with a kernel built elsewhere instead.
+# BENCH_BASE_KERNEL=<bzImage> compares with a kernel built elsewhere instead;
+# BENCH_COMPARE_ONLY=1 runs the comparison alone (no bench VM).
 #
 # Environment: BENCH_OUT (default <repo>/build/bench), BENCH_SMALL_NVME (24),
 # BENCH_REG_REPS (7), BENCH_ALLOC_REPS (7), BENCH_DEREG_REPS (51),
@@ -97,11 +98,18 @@ settings=(
 	"BENCH_REPEAT=${BENCH_REPEAT:-2}"
 )
 
-log "booting the bench VM ($nsmall extra NVMe CMBs, 512 MiB ivshmem); raw results in $logdir/bench"
 start=$(date +%s)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-P2PV_LOGDIR=$logdir bash "$repo/tests/vm/run-vm.sh" --name bench --topology rc \
-	--timeout "${BENCH_TIMEOUT:-1800}" "${qargs[@]}" -- "$repo/bench/guest.sh" "${settings[@]}"
+if [ "${BENCH_COMPARE_ONLY:-0}" = 1 ]; then
+	[ -n "$base_kernel" ] || { log "BENCH_COMPARE_ONLY=1 without BENCH_BASE_UPTO or BENCH_BASE_KERNEL"; exit 2; }
+	log "kernel comparison only: no bench VM"
+	rm -rf "$logdir/bench"
+	mkdir -p "$logdir/bench"
+else
+	log "booting the bench VM ($nsmall extra NVMe CMBs, 512 MiB ivshmem); raw results in $logdir/bench"
+	P2PV_LOGDIR=$logdir bash "$repo/tests/vm/run-vm.sh" --name bench --topology rc \
+		--timeout "${BENCH_TIMEOUT:-1800}" "${qargs[@]}" -- "$repo/bench/guest.sh" "${settings[@]}"
+fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 vm_seconds=$(($(date +%s) - start))
 
