@@ -14,9 +14,9 @@
  *            (the exporter's mapping decision) + pin + vmap + the MR object;
  *   - the matching ibv_dereg_mr() of each, and P2PMEM_IOC_ALLOC itself
  *     and the close of the fd (min(REPS, 3) times), each allocation from
- *     an idle pool: after a pause in which the exporter's zero worker
- *     clears what the repetition before freed (ALLOC never zeroes; it
- *     would wait for the worker).
+ *     an idle pool: after the guest's CPUs were idle for a second, when
+ *     the exporter's zero worker has cleared what the repetition before
+ *     freed (ALLOC never zeroes; it would wait for the worker).
  *   One untimed warm-up registration per buffer, then REPS timed
  *   register/deregister pairs on the same buffer.  PROVIDER "none": host
  *   memory only (a kernel without /dev/p2pmem).
@@ -263,6 +263,45 @@ static void time_reg(struct ibv_pd *pd, void *p, int fd, size_t size, int reps,
 	}
 }
 
+/* busy and total jiffies of all CPUs so far, from /proc/stat */
+static void cpu_jiffies(unsigned long long *busy, unsigned long long *total)
+{
+	unsigned long long v[8] = { 0 };
+	FILE *f = fopen("/proc/stat", "r");
+	int i;
+
+	if (!f || fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+			 &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) != 8)
+		die("cannot read /proc/stat");
+	fclose(f);
+	*total = 0;
+	for (i = 0; i < 8; i++)
+		*total += v[i];
+	*busy = *total - v[3] - v[4];	/* less idle and iowait */
+}
+
+/*
+ * Wait until the CPUs have been idle (under 10 % busy) for two windows of
+ * half a second in a row: the zero worker has nothing left to clear.
+ * Returns 0, or -1 after 120 s without such a second.
+ */
+static int wait_idle(void)
+{
+	const struct timespec half = { 0, 500 * 1000 * 1000 };
+	unsigned long long b0, t0, b1, t1;
+	int quiet = 0, i;
+
+	cpu_jiffies(&b0, &t0);
+	for (i = 0; i < 240 && quiet < 2; i++) {
+		nanosleep(&half, NULL);
+		cpu_jiffies(&b1, &t1);
+		quiet = t1 > t0 && (b1 - b0) * 10 < t1 - t0 ? quiet + 1 : 0;
+		b0 = b1;
+		t0 = t1;
+	}
+	return quiet >= 2 ? 0 : -1;
+}
+
 static int cmd_sizes(int argc, char **argv)
 {
 	const char *dev, *bdf;
@@ -310,15 +349,15 @@ static int cmd_sizes(int argc, char **argv)
 			continue;
 
 		/*
-		 * P2P memory: allocation and release.  The pause lets the
-		 * zero worker clear the buffer freed before (about 2 s per
-		 * 32 MiB of NVMe CMB under TCG), so that each allocation
-		 * comes from an idle pool.
+		 * P2P memory: allocation and release, each allocation from
+		 * an idle pool: the zero worker has cleared the buffer freed
+		 * before (2 s or more per 32 MiB of NVMe CMB under TCG, longer
+		 * on a loaded host, so no fixed pause will do).
 		 */
 		for (i = 0; i < areps; i++) {
 			double t0, t1;
 
-			sleep(3);
+			wait_idle();
 			t0 = now_us();
 			fd = p2p_alloc(node, bdf, size);
 			t1 = now_us();
@@ -580,45 +619,6 @@ static int cmd_library(int argc, char **argv)
 	ibv_dealloc_pd(pd);
 	ibv_close_device(ctx);
 	return 0;
-}
-
-/* busy and total jiffies of all CPUs so far, from /proc/stat */
-static void cpu_jiffies(unsigned long long *busy, unsigned long long *total)
-{
-	unsigned long long v[8] = { 0 };
-	FILE *f = fopen("/proc/stat", "r");
-	int i;
-
-	if (!f || fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
-			 &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) != 8)
-		die("cannot read /proc/stat");
-	fclose(f);
-	*total = 0;
-	for (i = 0; i < 8; i++)
-		*total += v[i];
-	*busy = *total - v[3] - v[4];	/* less idle and iowait */
-}
-
-/*
- * Wait until the CPUs have been idle (under 10 % busy) for two windows of
- * half a second in a row: the zero worker has nothing left to clear.
- * Returns 0, or -1 after 120 s without such a second.
- */
-static int wait_idle(void)
-{
-	const struct timespec half = { 0, 500 * 1000 * 1000 };
-	unsigned long long b0, t0, b1, t1;
-	int quiet = 0, i;
-
-	cpu_jiffies(&b0, &t0);
-	for (i = 0; i < 240 && quiet < 2; i++) {
-		nanosleep(&half, NULL);
-		cpu_jiffies(&b1, &t1);
-		quiet = t1 > t0 && (b1 - b0) * 10 < t1 - t0 ? quiet + 1 : 0;
-		b0 = b1;
-		t0 = t1;
-	}
-	return quiet >= 2 ? 0 : -1;
 }
 
 static int cmd_alloc(int argc, char **argv)

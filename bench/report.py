@@ -438,8 +438,8 @@ def main():
         md.append("## Memory registration against size (rxe0), median usec\n")
         md.append("host: `ibv_reg_mr` of a touched anonymous mapping; P2P: `ibv_reg_dmabuf_mr` of a "
                   "`/dev/p2pmem` dma-buf (attach + pin + vmap); alloc: `P2PMEM_IOC_ALLOC` "
-                  "from an idle pool (memory the exporter's zero worker cleared before; 3 s pause "
-                  "before each).\n")
+                  "from an idle pool (memory the exporter's zero worker cleared before; each after a "
+                  "second in which the guest's CPUs were idle).\n")
         md.append("| size | host reg | ivshmem reg | ivshmem / host | NVMe CMB reg | NVMe / host | "
                   "host dereg | ivshmem dereg | ivshmem alloc | NVMe alloc |")
         md.append("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
