@@ -20,8 +20,8 @@
 # (bench/build-base-kernel.sh, in BENCH_BASE_CACHE, default $P2PV_CACHE) and,
 # after the bench VM, boots small VMs (plain rc topology) in the order
 # series, base, base, series (ABBA, so that a steady drift of the machine's
-# load cancels; BENCH_BASE_ROUNDS=1 such quadruple), each running
-# bench/guest-hostreg.sh.
+# load cancels; BENCH_BASE_ROUNDS=1 such quadruple, the next ones alternating
+# BAAB and ABBA), each running bench/guest-hostreg.sh.
 # BENCH_BASE_KERNEL=<bzImage> compares with a kernel built elsewhere instead;
 # BENCH_COMPARE_ONLY=1 runs the comparison alone (no bench VM).
 #
@@ -120,7 +120,10 @@ if [ -n "$base_kernel" ]; then
 	echo "round kernel name load_before load_after status" >"$hostreg_dir/runs.txt"
 	boot=0
 	for ((r = 1; r <= ${BENCH_BASE_ROUNDS:-1}; r++)); do
-		for which in series base base series; do
+		# ABBA, then BAAB: neither kernel always takes the edges
+		order="series base base series"
+		[ $((r % 2)) = 1 ] || order="base series series base"
+		for which in $order; do
 			k=$series_kernel
 			[ "$which" = series ] || k=$base_kernel
 			name=r$r-$((++boot))-$which
