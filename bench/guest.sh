@@ -8,6 +8,9 @@
 #   3. perftest: ib_write_bw, ib_read_bw, ib_send_bw, ib_write_lat on host,
 #      ivshmem and NVMe CMB memory, several message sizes, interleaved
 #      (host, ivshmem, nvme for one size, then the next size).
+# Between 2 and 3, the measurements behind issue 17's targets: allocation of
+# 4 KiB and 32 MiB from an idle pool (ivshmem and NVMe CMB) and ibv_dereg_mr
+# of host against P2P MRs (regbench alloc / dereg).
 #
 # Raw results go to $P2PV_RESULTS (build/vm-logs/bench/ on the host);
 # bench/report.py turns them into the tables and plots.  A perftest run that
@@ -16,8 +19,9 @@
 #
 # Arguments: KEY=VALUE settings (run-vm.sh passes arguments, not the
 # environment): BENCH_REGBENCH (the regbench binary), BENCH_REG_REPS,
-# BENCH_BW_SIZES, BENCH_LAT_SIZES, BENCH_BW_BYTES (bytes moved per bw run,
-# which sets the iteration count), BENCH_LAT_ITERS, BENCH_REPEAT.
+# BENCH_ALLOC_REPS, BENCH_DEREG_REPS, BENCH_BW_SIZES, BENCH_LAT_SIZES,
+# BENCH_BW_BYTES (bytes moved per bw run, which sets the iteration count),
+# BENCH_LAT_ITERS, BENCH_REPEAT.
 for kv in "$@"; do
 	case $kv in
 	BENCH_*=*) export "${kv?}" ;;
@@ -31,6 +35,8 @@ mkdir -p "$out/perftest"
 regbench=${BENCH_REGBENCH:?}
 lib_reps=${BENCH_LIB_REPS:-201}
 reg_reps=${BENCH_REG_REPS:-7}
+alloc_reps=${BENCH_ALLOC_REPS:-7}
+dereg_reps=${BENCH_DEREG_REPS:-51}
 bw_sizes=${BENCH_BW_SIZES:-4096 16384 65536 262144}
 lat_sizes=${BENCH_LAT_SIZES:-8 4096 65536}
 bw_bytes=${BENCH_BW_BYTES:-8388608}
@@ -115,6 +121,20 @@ if [ "$ivshmem" != none ]; then
 	log "library registration and choice ($lib_reps interleaved samples)"
 	"$regbench" library rxe0 "$ivshmem" "$lib_reps" >"$out/reg-library.jsonl" ||
 		fail "regbench library"
+fi
+
+# --- 2c. issue 17: allocation from an idle pool, deregistration ------------
+log "allocation from an idle pool, 4 KiB and 32 MiB ($alloc_reps rounds each)"
+for mem in ivshmem nvme; do
+	bdf=${!mem}
+	[ "$bdf" != none ] || continue
+	"$regbench" alloc "$bdf" "$alloc_reps" >"$out/alloc-$mem.jsonl" ||
+		fail "regbench alloc $bdf"
+done
+if [ "$ivshmem" != none ]; then
+	log "deregistration, host against P2P MRs of 4 KiB and 1 MiB ($dereg_reps interleaved rounds)"
+	"$regbench" dereg rxe0 "$ivshmem" "$dereg_reps" 4 1024 >"$out/dereg.jsonl" ||
+		fail "regbench dereg"
 fi
 
 # --- 3. perftest ------------------------------------------------------------

@@ -14,9 +14,9 @@
  *            (the exporter's mapping decision) + pin + vmap + the MR object;
  *   - the matching ibv_dereg_mr() of each, and P2PMEM_IOC_ALLOC itself
  *     and the close of the fd (min(REPS, 3) times), each allocation from
- *     an idle pool: after a pause in which the exporter's zero worker
- *     clears what the repetition before freed (ALLOC never zeroes; it
- *     would wait for the worker).
+ *     an idle pool: after the guest's CPUs were idle for a second, when
+ *     the exporter's zero worker has cleared what the repetition before
+ *     freed (ALLOC never zeroes; it would wait for the worker).
  *   One untimed warm-up registration per buffer, then REPS timed
  *   register/deregister pairs on the same buffer.  PROVIDER "none": host
  *   memory only (a kernel without /dev/p2pmem).
@@ -42,6 +42,32 @@
  *           p2pv_reg_mr() of the same memory;
  *   - choose: p2pv_choose_provider() for RDMA-DEV among every provider of
  *           the machine: the first call (builds the graph), then REPS calls.
+ *
+ * The targets of issue 17 (bench/guest.sh section 4, bench/guest-hostreg.sh):
+ *
+ *   regbench alloc   PROVIDER REPS
+ *   regbench dereg   RDMA-DEV PROVIDER REPS SIZE-KIB...
+ *   regbench hostreg RDMA-DEV REPS
+ *
+ * "alloc": P2PMEM_IOC_ALLOC of 4 KiB and of 32 MiB, and the allocating
+ *   mmap() of the node for the same sizes, each from an idle pool: before
+ *   every sample the guest's CPUs must have been idle for a second (the
+ *   zero worker has cleared what the sample before freed; it runs on a CPU
+ *   for as long as it has dirty memory, and nothing else runs in the
+ *   bench guest).  The sizes alternate in order from round to round.  Per
+ *   size and call: the call alone ("p2p_alloc_idle"), and the call plus
+ *   the close()/munmap() that frees the buffer ("p2p_alloc_close_idle").
+ *   One untimed allocation by each call first.
+ * "dereg": per SIZE-KIB, one touched anonymous buffer (ibv_reg_mr) and one
+ *   dma-buf from PROVIDER (ibv_reg_dmabuf_mr); each round registers and
+ *   deregisters both, host first in even rounds and P2P first in odd ones,
+ *   and times each ibv_dereg_mr() ("dereg_pair").
+ * "hostreg": ibv_reg_mr() of touched anonymous memory, 1 MiB and 16 MiB
+ *   alternating, REPS rounds ("hostreg", "hostreg_dereg"), once the
+ *   guest's CPUs have been idle for a second (not_idle: 1 if they were
+ *   not within 120 s); runs on any
+ *   kernel, so that the same binary compares two kernels (bench/run.sh
+ *   BENCH_BASE_UPTO).
  *
  * Output: one JSON object per line on stdout, times in microseconds
  * (CLOCK_MONOTONIC around the one call), median/min/max over the samples.
@@ -239,6 +265,45 @@ static void time_reg(struct ibv_pd *pd, void *p, int fd, size_t size, int reps,
 	}
 }
 
+/* busy and total jiffies of all CPUs so far, from /proc/stat */
+static void cpu_jiffies(unsigned long long *busy, unsigned long long *total)
+{
+	unsigned long long v[8] = { 0 };
+	FILE *f = fopen("/proc/stat", "r");
+	int i;
+
+	if (!f || fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+			 &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) != 8)
+		die("cannot read /proc/stat");
+	fclose(f);
+	*total = 0;
+	for (i = 0; i < 8; i++)
+		*total += v[i];
+	*busy = *total - v[3] - v[4];	/* less idle and iowait */
+}
+
+/*
+ * Wait until the CPUs have been idle (under 10 % busy) for two windows of
+ * half a second in a row: the zero worker has nothing left to clear.
+ * Returns 0, or -1 after 120 s without such a second.
+ */
+static int wait_idle(void)
+{
+	const struct timespec half = { 0, 500 * 1000 * 1000 };
+	unsigned long long b0, t0, b1, t1;
+	int quiet = 0, i;
+
+	cpu_jiffies(&b0, &t0);
+	for (i = 0; i < 240 && quiet < 2; i++) {
+		nanosleep(&half, NULL);
+		cpu_jiffies(&b1, &t1);
+		quiet = t1 > t0 && (b1 - b0) * 10 < t1 - t0 ? quiet + 1 : 0;
+		b0 = b1;
+		t0 = t1;
+	}
+	return quiet >= 2 ? 0 : -1;
+}
+
 static int cmd_sizes(int argc, char **argv)
 {
 	const char *dev, *bdf;
@@ -286,15 +351,15 @@ static int cmd_sizes(int argc, char **argv)
 			continue;
 
 		/*
-		 * P2P memory: allocation and release.  The pause lets the
-		 * zero worker clear the buffer freed before (about 2 s per
-		 * 32 MiB of NVMe CMB under TCG), so that each allocation
-		 * comes from an idle pool.
+		 * P2P memory: allocation and release, each allocation from
+		 * an idle pool: the zero worker has cleared the buffer freed
+		 * before (2 s or more per 32 MiB of NVMe CMB under TCG, longer
+		 * on a loaded host, so no fixed pause will do).
 		 */
 		for (i = 0; i < areps; i++) {
 			double t0, t1;
 
-			sleep(3);
+			wait_idle();
 			t0 = now_us();
 			fd = p2p_alloc(node, bdf, size);
 			t1 = now_us();
@@ -558,13 +623,204 @@ static int cmd_library(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_alloc(int argc, char **argv)
+{
+	static const uint64_t sizes[] = { 4096, 32 * MIB };
+	enum { ALLOC, MMAP, NUM_CALLS };
+	static const char *const call_name[] = { "ALLOC", "mmap" };
+	double *t[2][NUM_CALLS], *tc[2][NUM_CALLS];
+	int reps, node, i, j, s, c, busy = 0;
+	const char *bdf;
+	char extra[256];
+
+	if (argc != 4)
+		die("usage: regbench alloc PROVIDER REPS");
+	bdf = argv[2];
+	reps = to_int(argv[3], "REPS");
+	node = open_provider(bdf);
+	for (s = 0; s < 2; s++)
+		for (c = 0; c < NUM_CALLS; c++)
+			if (!(t[s][c] = calloc(reps, sizeof(double))) ||
+			    !(tc[s][c] = calloc(reps, sizeof(double))))
+				die("out of memory");
+
+	/* untimed: the first of each call faults in the process's code and data */
+	close(p2p_alloc(node, bdf, sizes[0]));
+	{
+		void *map = mmap(NULL, sizes[0], PROT_READ | PROT_WRITE, MAP_SHARED, node, 0);
+
+		if (map == MAP_FAILED)
+			die("mmap of %s: %s", bdf, strerror(errno));
+		munmap(map, sizes[0]);
+	}
+	for (i = 0; i < reps; i++)
+		for (j = 0; j < 2 * NUM_CALLS; j++) {
+			double t0, t1;
+			void *map;
+			int fd;
+
+			s = (j + i) % 2;	/* 4 KiB first in even rounds */
+			c = j / 2;
+			if (wait_idle())
+				busy++;
+			t0 = now_us();
+			if (c == ALLOC) {
+				fd = p2p_alloc(node, bdf, sizes[s]);
+				t1 = now_us();
+				close(fd);
+			} else {
+				map = mmap(NULL, sizes[s], PROT_READ | PROT_WRITE,
+					   MAP_SHARED, node, 0);
+				t1 = now_us();
+				if (map == MAP_FAILED)
+					die("mmap of %" PRIu64 " bytes of %s: %s",
+					    sizes[s], bdf, strerror(errno));
+				munmap(map, sizes[s]);
+			}
+			t[s][c][i] = t1 - t0;
+			tc[s][c][i] = now_us() - t0;
+		}
+
+	for (s = 0; s < 2; s++)
+		for (c = 0; c < NUM_CALLS; c++) {
+			snprintf(extra, sizeof(extra),
+				 "\"mem\": \"p2p\", \"provider\": \"%s\", \"call\": \"%s\", \"size\": %" PRIu64 ", \"not_idle\": %d",
+				 bdf, call_name[c], sizes[s], busy);
+			emit("p2p_alloc_idle", extra, t[s][c], reps);
+			emit("p2p_alloc_close_idle", extra, tc[s][c], reps);
+		}
+	close(node);
+	return 0;
+}
+
+static int cmd_dereg(int argc, char **argv)
+{
+	const char *dev, *bdf;
+	struct ibv_context *ctx;
+	struct ibv_pd *pd;
+	double *host_t, *p2p_t;
+	char extra[256];
+	int reps, node, k;
+
+	if (argc < 6)
+		die("usage: regbench dereg RDMA-DEV PROVIDER REPS SIZE-KIB...");
+	dev = argv[2];
+	bdf = argv[3];
+	reps = to_int(argv[4], "REPS");
+	ctx = open_dev(dev);
+	pd = ibv_alloc_pd(ctx);
+	if (!pd)
+		die("ibv_alloc_pd: %s", strerror(errno));
+	node = open_provider(bdf);
+	host_t = calloc(reps, sizeof(double));
+	p2p_t = calloc(reps, sizeof(double));
+	if (!host_t || !p2p_t)
+		die("out of memory");
+
+	for (k = 5; k < argc; k++) {
+		size_t size = (size_t)to_int(argv[k], "SIZE-KIB") * 1024;
+		void *p = host_alloc(size);
+		int fd = p2p_alloc(node, bdf, size), i, j;
+
+		dereg(reg_host(pd, p, size));	/* warm-up */
+		dereg(reg_p2p(pd, fd, size));
+		for (i = 0; i < reps; i++)
+			for (j = 0; j < 2; j++) {
+				int host = (i + j) % 2 == 0;	/* host first in even rounds */
+				struct ibv_mr *mr = reg_buf(pd, host ? p : NULL, fd, size);
+				double t0 = now_us();
+
+				dereg(mr);
+				(host ? host_t : p2p_t)[i] = now_us() - t0;
+			}
+		munmap(p, size);
+		close(fd);
+		snprintf(extra, sizeof(extra),
+			 "\"mem\": \"host\", \"dev\": \"%s\", \"size\": %zu", dev, size);
+		emit("dereg_pair", extra, host_t, reps);
+		snprintf(extra, sizeof(extra),
+			 "\"mem\": \"p2p\", \"provider\": \"%s\", \"dev\": \"%s\", \"size\": %zu",
+			 bdf, dev, size);
+		emit("dereg_pair", extra, p2p_t, reps);
+	}
+	close(node);
+	ibv_dealloc_pd(pd);
+	ibv_close_device(ctx);
+	return 0;
+}
+
+static int cmd_hostreg(int argc, char **argv)
+{
+	static const size_t sizes[] = { 1 * MIB, 16 * MIB };
+	double *reg[2], *unreg[2];
+	struct ibv_context *ctx;
+	struct ibv_pd *pd;
+	const char *dev;
+	char extra[256];
+	void *p[2];
+	int reps, i, j, s, not_idle;
+
+	if (argc != 4)
+		die("usage: regbench hostreg RDMA-DEV REPS");
+	dev = argv[2];
+	reps = to_int(argv[3], "REPS");
+	ctx = open_dev(dev);
+	pd = ibv_alloc_pd(ctx);
+	if (!pd)
+		die("ibv_alloc_pd: %s", strerror(errno));
+	for (s = 0; s < 2; s++) {
+		if (!(reg[s] = calloc(reps, sizeof(double))) ||
+		    !(unreg[s] = calloc(reps, sizeof(double))))
+			die("out of memory");
+		p[s] = host_alloc(sizes[s]);
+		dereg(reg_host(pd, p[s], sizes[s]));	/* warm-up */
+	}
+	/*
+	 * Since 0021 of the series, a zero worker clears every provider's
+	 * user share after boot (seconds on an NVMe CMB under TCG); a
+	 * kernel without it has nothing running: measure both on an idle
+	 * guest, or the comparison measures the worker.
+	 */
+	not_idle = wait_idle();
+	for (i = 0; i < reps; i++)
+		for (j = 0; j < 2; j++) {
+			double t0, t1;
+			struct ibv_mr *mr;
+
+			s = (i + j) % 2;	/* 1 MiB first in even rounds */
+			t0 = now_us();
+			mr = reg_host(pd, p[s], sizes[s]);
+			t1 = now_us();
+			dereg(mr);
+			reg[s][i] = t1 - t0;
+			unreg[s][i] = now_us() - t1;
+		}
+	for (s = 0; s < 2; s++) {
+		snprintf(extra, sizeof(extra),
+			 "\"mem\": \"host\", \"dev\": \"%s\", \"size\": %zu, \"not_idle\": %d",
+			 dev, sizes[s], -not_idle);
+		emit("hostreg", extra, reg[s], reps);
+		emit("hostreg_dereg", extra, unreg[s], reps);
+		munmap(p[s], sizes[s]);
+	}
+	ibv_dealloc_pd(pd);
+	ibv_close_device(ctx);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && !strcmp(argv[1], "alloc"))
+		return cmd_alloc(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "dereg"))
+		return cmd_dereg(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "hostreg"))
+		return cmd_hostreg(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "library"))
 		return cmd_library(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "sizes"))
 		return cmd_sizes(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "providers"))
 		return cmd_providers(argc, argv);
-	die("usage: regbench sizes|providers|library ... (see the comment at the top of bench/regbench.c)");
+	die("usage: regbench sizes|providers|library|alloc|dereg|hostreg ... (see the comment at the top of bench/regbench.c)");
 }

@@ -148,6 +148,31 @@ def summarise_perftest(runs):
             for t, sizes in out.items()}
 
 
+def load_hostreg(hdir):
+    """The kernel comparison's boots, in order: {round, kernel, name, load_before, load_after, rows}."""
+    boots = []
+    try:
+        lines = open(os.path.join(hdir, "runs.txt")).read().splitlines()[1:]
+    except OSError:
+        return boots
+    for line in lines:
+        f = line.split()
+        if len(f) < 6 or f[5] != "0":  # a boot that failed measured nothing to compare
+            continue
+        boots.append({"round": int(f[0]), "kernel": f[1], "name": f[2], "load_before": f[3],
+                      "load_after": f[4], "guest": load_json(os.path.join(hdir, f[2], "guest-meta.json"), {}),
+                      "rows": load_jsonl(os.path.join(hdir, f[2], "hostreg.jsonl"))})
+    return boots
+
+
+def hostreg_medians(boots, kernel, bench, size):
+    """The per-boot medians of BENCH at SIZE on the boots of KERNEL, in boot order."""
+    return [r["median_us"] for b in boots if b["kernel"] == kernel
+            for r in b["rows"] if r["bench"] == bench and r["size"] == size]
+
+
+
+
 def reg_table(rows, bench, mem):
     return {r["size"]: r for r in rows if r["bench"] == bench and r["mem"] == mem}
 
@@ -163,6 +188,9 @@ def main():
     reg_nv = load_jsonl(os.path.join(raw, "reg-nvme.jsonl"))
     prov = load_jsonl(os.path.join(raw, "reg-providers.jsonl"))
     lib = load_jsonl(os.path.join(raw, "reg-library.jsonl"))
+    allocs = {mem: load_jsonl(os.path.join(raw, f"alloc-{mem}.jsonl")) for mem in ("ivshmem", "nvme")}
+    deregs = load_jsonl(os.path.join(raw, "dereg.jsonl"))
+    hostreg_boots = load_hostreg(os.path.join(raw, "hostreg"))
 
     host_reg = reg_table(reg_iv, "reg", "host")
     host_dereg = reg_table(reg_iv, "dereg", "host")
@@ -246,6 +274,35 @@ def main():
                choose[0]["median_us"], "<=", 100.0,
                f"first call {fmt(first[0]['median_us']) if first else '–'} us, chose {choose[0].get('chosen')}")
 
+    # issue 17: allocation from an idle pool, host registration without the
+    # uverbs dma-buf lookup, deregistration of P2P against host MRs
+    alloc_med = {(mem, r["call"], r["bench"], r["size"]): r for mem, rows in allocs.items() for r in rows}
+    for mem in ("ivshmem", "nvme"):
+        big, small = alloc_med.get((mem, "ALLOC", "p2p_alloc_idle", 32 << 20)), \
+            alloc_med.get((mem, "ALLOC", "p2p_alloc_idle", 4096))
+        if big and small:
+            busy = big.get("not_idle", 0)
+            target(f"issue 17: P2PMEM_IOC_ALLOC from an idle pool, {MEM_LABEL[mem]}, 32 MiB / 4 KiB",
+                   ratio(big["median_us"], small["median_us"]), "<=", 2.0,
+                   f"{fmt(big['median_us'])} / {fmt(small['median_us'])} us, median of {big['samples']}"
+                   + (f"; {busy} samples taken without an idle second first" if busy else ""))
+    for size in (1 << 20, 16 << 20):
+        ser, base = hostreg_medians(hostreg_boots, "series", "hostreg", size), \
+            hostreg_medians(hostreg_boots, "base", "hostreg", size)
+        if ser and base:
+            target(f"issue 17: host ibv_reg_mr {human(size)}, full series / base kernel (median of per-boot medians)",
+                   ratio(statistics.median(ser), statistics.median(base)), "<=", 1.02,
+                   f"{fmt(statistics.median(ser))} / {fmt(statistics.median(base))} us; "
+                   f"boots: series {', '.join(fmt(v) for v in ser)}, "
+                   f"base {', '.join(fmt(v) for v in base)}")
+    dereg_med = {(r["mem"], r["size"]): r for r in deregs if r["bench"] == "dereg_pair"}
+    for size in sorted({sz for _, sz in dereg_med}):
+        p2p, host = dereg_med.get(("p2p", size)), dereg_med.get(("host", size))
+        if p2p and host:
+            target(f"issue 17: rxe ibv_dereg_mr {human(size)}, P2P (ivshmem) MR / host MR",
+                   ratio(p2p["median_us"], host["median_us"]), "<=", 2.0,
+                   f"{fmt(p2p['median_us'])} / {fmt(host['median_us'])} us, median of {p2p['samples']} interleaved")
+
     # ---- results.json -----------------------------------------------------
     results = {
         "meta": meta,
@@ -258,6 +315,7 @@ def main():
             "runs": runs,
         },
         "library": lib,
+        "issue17": {"alloc": allocs, "dereg": deregs, "hostreg_boots": hostreg_boots},
         "registration": {
             "unit": "usec, median of repetitions (CLOCK_MONOTONIC around the call)",
             "sizes_ivshmem_run": reg_iv,
@@ -288,6 +346,50 @@ def main():
         md.append(f"| {t['target']} | {fmt(t['value'], 3) if t['value'] is not None else '–'} | "
                   f"{t['op']} {t['threshold']} | {res} | {t['detail']} |")
     md.append("")
+
+    if alloc_med:
+        md.append("## Allocation from an idle pool (issue 17), median usec\n")
+        md.append("Each sample after a second in which the guest's CPUs were idle (the zero worker had "
+                  "cleared what the sample before freed); 4 KiB and 32 MiB alternate.  call: "
+                  "`P2PMEM_IOC_ALLOC`, or the allocating `mmap()` of the node; +free: with the `close()` / "
+                  "`munmap()` that frees the buffer.\n")
+        md.append("| provider | call | 4 KiB | 32 MiB | 32 MiB / 4 KiB | 4 KiB +free | 32 MiB +free | / |")
+        md.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for mem in ("ivshmem", "nvme"):
+            for call in ("ALLOC", "mmap"):
+                v = [alloc_med.get((mem, call, b, sz), {}).get("median_us")
+                     for b in ("p2p_alloc_idle", "p2p_alloc_close_idle") for sz in (4096, 32 << 20)]
+                if v[0] is None:
+                    continue
+                md.append(f"| {MEM_LABEL[mem]} | {call} | {fmt(v[0])} | {fmt(v[1])} | {fmt(ratio(v[1], v[0]), 3)} | "
+                          f"{fmt(v[2])} | {fmt(v[3])} | {fmt(ratio(v[3], v[2]), 3)} |")
+        md.append("")
+    if dereg_med:
+        md.append("## ibv_dereg_mr, host against P2P MRs (issue 17), median usec\n")
+        md.append("rxe0; each round deregisters one host MR (touched anonymous memory) and one ivshmem dma-buf "
+                  "MR of the same size, host first in even rounds.\n")
+        md.append("| size | host | P2P | P2P / host | host min..max | P2P min..max |")
+        md.append("| ---: | ---: | ---: | ---: | --- | --- |")
+        for size in sorted({sz for _, sz in dereg_med}):
+            hd, pd = dereg_med.get(("host", size)), dereg_med.get(("p2p", size))
+            if hd and pd:
+                md.append(f"| {human(size)} | {fmt(hd['median_us'])} | {fmt(pd['median_us'])} | "
+                          f"{fmt(ratio(pd['median_us'], hd['median_us']), 3)} | "
+                          f"{fmt(hd['min_us'])}..{fmt(hd['max_us'])} | {fmt(pd['min_us'])}..{fmt(pd['max_us'])} |")
+        md.append("")
+    if hostreg_boots:
+        md.append(f"## Host ibv_reg_mr: full series against the base kernel (issue 17), median usec per boot\n")
+        md.append(f"Base: {h.get('base_kernel', '?')}.  One small VM per boot (rc topology), in this order; "
+                  "each runs `regbench hostreg rxe0` (1 MiB and 16 MiB alternating).  Host load: 1-minute "
+                  "average before / after the boot.\n")
+        md.append("| boot | kernel | reg 1 MiB | reg 16 MiB | dereg 1 MiB | dereg 16 MiB | host load |")
+        md.append("| --- | --- | ---: | ---: | ---: | ---: | --- |")
+        for b in hostreg_boots:
+            m = {(r["bench"], r["size"]): r["median_us"] for r in b["rows"]}
+            md.append(f"| {b['name']} | {b['kernel']} | {fmt(m.get(('hostreg', 1 << 20)))} | "
+                      f"{fmt(m.get(('hostreg', 16 << 20)))} | {fmt(m.get(('hostreg_dereg', 1 << 20)))} | "
+                      f"{fmt(m.get(('hostreg_dereg', 16 << 20)))} | {b['load_before']} / {b['load_after']} |")
+        md.append("")
 
     if lib_reg:
         reps = next((r.get("samples") or r.get("n") for r in lib if r["bench"] == "lib_reg"), None)
@@ -336,8 +438,8 @@ def main():
         md.append("## Memory registration against size (rxe0), median usec\n")
         md.append("host: `ibv_reg_mr` of a touched anonymous mapping; P2P: `ibv_reg_dmabuf_mr` of a "
                   "`/dev/p2pmem` dma-buf (attach + pin + vmap); alloc: `P2PMEM_IOC_ALLOC` "
-                  "from an idle pool (memory the exporter's zero worker cleared before; 3 s pause "
-                  "before each).\n")
+                  "from an idle pool (memory the exporter's zero worker cleared before; each after a "
+                  "second in which the guest's CPUs were idle).\n")
         md.append("| size | host reg | ivshmem reg | ivshmem / host | NVMe CMB reg | NVMe / host | "
                   "host dereg | ivshmem dereg | ivshmem alloc | NVMe alloc |")
         md.append("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
