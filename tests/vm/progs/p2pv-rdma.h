@@ -140,6 +140,31 @@ static inline struct ibv_device **t_open_pair(struct t_side *a, struct t_side *b
 	return list;
 }
 
+/* Posts WR (signaled) on S, waits (bounded) for its completion: its status */
+static inline enum ibv_wc_status t_post_wait(struct t_side *s,
+					     struct ibv_send_wr *wr)
+{
+	struct ibv_send_wr *bad = NULL;
+	struct ibv_wc wc;
+	uint64_t deadline;
+	int n;
+
+	wr->send_flags |= IBV_SEND_SIGNALED;
+	errno = ibv_post_send(s->qp, wr, &bad);
+	T_CHECK(!errno, "%s: ibv_post_send: %s", s->name, strerror(errno));
+	deadline = t_now_ms() + T_POLL_TIMEOUT_MS;
+	do {
+		n = ibv_poll_cq(s->cq, 1, &wc);
+		T_CHECK(n >= 0, "%s: ibv_poll_cq failed", s->name);
+		T_CHECK(n > 0 || t_now_ms() < deadline,
+			"%s: no completion within %d ms", s->name,
+			T_POLL_TIMEOUT_MS);
+	} while (!n);
+	T_CHECK(wc.wr_id == wr->wr_id, "%s: completion of another request",
+		s->name);
+	return wc.status;
+}
+
 /*
  * One RDMA WRITE or READ posted on S: LEN bytes between the local range
  * (LADDR, LKEY) and the remote range (RADDR, RKEY); waits (bounded) for its
@@ -151,11 +176,8 @@ static inline enum ibv_wc_status t_rdma_status(struct t_side *s,
 					       uint64_t raddr, uint32_t rkey,
 					       uint32_t len)
 {
-	struct ibv_send_wr wr, *bad = NULL;
+	struct ibv_send_wr wr;
 	struct ibv_sge sge;
-	struct ibv_wc wc;
-	uint64_t deadline;
-	int n;
 
 	memset(&wr, 0, sizeof(wr));
 	sge.addr = (uintptr_t)laddr;
@@ -165,22 +187,9 @@ static inline enum ibv_wc_status t_rdma_status(struct t_side *s,
 	wr.sg_list = &sge;
 	wr.num_sge = 1;
 	wr.opcode = op;
-	wr.send_flags = IBV_SEND_SIGNALED;
 	wr.wr.rdma.remote_addr = raddr;
 	wr.wr.rdma.rkey = rkey;
-	errno = ibv_post_send(s->qp, &wr, &bad);
-	T_CHECK(!errno, "%s: ibv_post_send: %s", s->name, strerror(errno));
-	deadline = t_now_ms() + T_POLL_TIMEOUT_MS;
-	do {
-		n = ibv_poll_cq(s->cq, 1, &wc);
-		T_CHECK(n >= 0, "%s: ibv_poll_cq failed", s->name);
-		T_CHECK(n > 0 || t_now_ms() < deadline,
-			"%s: no completion within %d ms", s->name,
-			T_POLL_TIMEOUT_MS);
-	} while (!n);
-	T_CHECK(wc.wr_id == 0x1234, "%s: completion of another request",
-		s->name);
-	return wc.status;
+	return t_post_wait(s, &wr);
 }
 
 /* t_rdma_status() whose completion must be successful */
@@ -194,6 +203,30 @@ static inline void t_rdma(struct t_side *s, enum ibv_wr_opcode op,
 	T_CHECK(st == IBV_WC_SUCCESS, "%s: %s completion: %s (%d)", s->name,
 		op == IBV_WR_RDMA_READ ? "RDMA READ" : "RDMA WRITE",
 		ibv_wc_status_str(st), (int)st);
+}
+
+/*
+ * Wait until the peer's responder has handled every request S sent before.
+ * Under load rxe retransmits requests whose responses are merely slow, so
+ * a duplicate of the last RDMA READ may still be on its way when the READ
+ * completes; the responder replays it, and if the MR has been deregistered
+ * by then the replay fails, the responder's QP moves to the error state
+ * and drops everything after it (the NAK of a completed PSN is ignored).
+ * A zero-byte RDMA WRITE (no rkey needed, IB spec C9-88) queued behind any
+ * such duplicate completes only once the responder got past it: call this
+ * before deregistering an MR the peer has just accessed.
+ */
+static inline void t_rdma_fence(struct t_side *s)
+{
+	struct ibv_send_wr wr;
+	enum ibv_wc_status st;
+
+	memset(&wr, 0, sizeof(wr));
+	wr.wr_id = 0xfe4ce;
+	wr.opcode = IBV_WR_RDMA_WRITE;
+	st = t_post_wait(s, &wr);
+	T_CHECK(st == IBV_WC_SUCCESS, "%s: zero-byte RDMA WRITE (fence): %s",
+		s->name, ibv_wc_status_str(st));
 }
 
 static inline void t_close_side(struct t_side *s)
