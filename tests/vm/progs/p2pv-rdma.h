@@ -21,7 +21,27 @@
 
 #include "t-report.h"
 
+/*
+ * How long one operation may take to complete.  P2PV_POLL_TIMEOUT_MS
+ * overrides it: the debug flavour sets a longer bound (tests/vm/guest/
+ * plain-reg-mr.sh says why).
+ */
 #define T_POLL_TIMEOUT_MS 20000
+
+static inline uint64_t t_poll_timeout_ms(void)
+{
+	const char *v = getenv("P2PV_POLL_TIMEOUT_MS");
+	char *end;
+	unsigned long long ms;
+
+	if (!v)
+		return T_POLL_TIMEOUT_MS;
+	errno = 0;
+	ms = strtoull(v, &end, 10);
+	T_CHECK(!errno && end != v && !*end && ms > 0,
+		"P2PV_POLL_TIMEOUT_MS=%s is not a number of milliseconds", v);
+	return ms;
+}
 
 /* One RDMA device of the connection */
 struct t_side {
@@ -73,6 +93,26 @@ static inline void t_open_side(struct t_side *s, struct ibv_device **list,
 	T_CHECK(s->qp, "%s: ibv_create_qp: %s", name, strerror(errno));
 }
 
+/*
+ * The local ACK timeout of the QPs: 14 (4.096 us << 14, 67 ms) as perftest
+ * uses, or P2PV_QP_TIMEOUT (0-31).  The debug flavour sets a longer one:
+ * tests/vm/guest/plain-reg-mr.sh says why.
+ */
+static inline uint8_t t_qp_timeout(void)
+{
+	const char *v = getenv("P2PV_QP_TIMEOUT");
+	char *end;
+	unsigned long t;
+
+	if (!v)
+		return 14;
+	errno = 0;
+	t = strtoul(v, &end, 10);
+	T_CHECK(!errno && end != v && !*end && t <= 31,
+		"P2PV_QP_TIMEOUT=%s is not a local ACK timeout (0-31)", v);
+	return (uint8_t)t;
+}
+
 static inline void t_to_rts(struct t_side *s, const struct t_side *peer)
 {
 	struct ibv_qp_attr a;
@@ -107,7 +147,7 @@ static inline void t_to_rts(struct t_side *s, const struct t_side *peer)
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTS;
 	a.sq_psn = 0;
-	a.timeout = 14;
+	a.timeout = t_qp_timeout();
 	a.retry_cnt = 7;
 	a.rnr_retry = 7;
 	a.max_rd_atomic = 4;
@@ -140,6 +180,31 @@ static inline struct ibv_device **t_open_pair(struct t_side *a, struct t_side *b
 	return list;
 }
 
+/* Posts WR (signaled) on S, waits (bounded) for its completion: its status */
+static inline enum ibv_wc_status t_post_wait(struct t_side *s,
+					     struct ibv_send_wr *wr)
+{
+	struct ibv_send_wr *bad = NULL;
+	uint64_t bound = t_poll_timeout_ms(), deadline;
+	struct ibv_wc wc;
+	int n;
+
+	wr->send_flags |= IBV_SEND_SIGNALED;
+	errno = ibv_post_send(s->qp, wr, &bad);
+	T_CHECK(!errno, "%s: ibv_post_send: %s", s->name, strerror(errno));
+	deadline = t_now_ms() + bound;
+	do {
+		n = ibv_poll_cq(s->cq, 1, &wc);
+		T_CHECK(n >= 0, "%s: ibv_poll_cq failed", s->name);
+		T_CHECK(n > 0 || t_now_ms() < deadline,
+			"%s: no completion within %llu ms", s->name,
+			(unsigned long long)bound);
+	} while (!n);
+	T_CHECK(wc.wr_id == wr->wr_id, "%s: completion of another request",
+		s->name);
+	return wc.status;
+}
+
 /*
  * One RDMA WRITE or READ posted on S: LEN bytes between the local range
  * (LADDR, LKEY) and the remote range (RADDR, RKEY); waits (bounded) for its
@@ -151,11 +216,8 @@ static inline enum ibv_wc_status t_rdma_status(struct t_side *s,
 					       uint64_t raddr, uint32_t rkey,
 					       uint32_t len)
 {
-	struct ibv_send_wr wr, *bad = NULL;
+	struct ibv_send_wr wr;
 	struct ibv_sge sge;
-	struct ibv_wc wc;
-	uint64_t deadline;
-	int n;
 
 	memset(&wr, 0, sizeof(wr));
 	sge.addr = (uintptr_t)laddr;
@@ -165,22 +227,9 @@ static inline enum ibv_wc_status t_rdma_status(struct t_side *s,
 	wr.sg_list = &sge;
 	wr.num_sge = 1;
 	wr.opcode = op;
-	wr.send_flags = IBV_SEND_SIGNALED;
 	wr.wr.rdma.remote_addr = raddr;
 	wr.wr.rdma.rkey = rkey;
-	errno = ibv_post_send(s->qp, &wr, &bad);
-	T_CHECK(!errno, "%s: ibv_post_send: %s", s->name, strerror(errno));
-	deadline = t_now_ms() + T_POLL_TIMEOUT_MS;
-	do {
-		n = ibv_poll_cq(s->cq, 1, &wc);
-		T_CHECK(n >= 0, "%s: ibv_poll_cq failed", s->name);
-		T_CHECK(n > 0 || t_now_ms() < deadline,
-			"%s: no completion within %d ms", s->name,
-			T_POLL_TIMEOUT_MS);
-	} while (!n);
-	T_CHECK(wc.wr_id == 0x1234, "%s: completion of another request",
-		s->name);
-	return wc.status;
+	return t_post_wait(s, &wr);
 }
 
 /* t_rdma_status() whose completion must be successful */
@@ -194,6 +243,30 @@ static inline void t_rdma(struct t_side *s, enum ibv_wr_opcode op,
 	T_CHECK(st == IBV_WC_SUCCESS, "%s: %s completion: %s (%d)", s->name,
 		op == IBV_WR_RDMA_READ ? "RDMA READ" : "RDMA WRITE",
 		ibv_wc_status_str(st), (int)st);
+}
+
+/*
+ * Wait until the peer's responder has handled every request S sent before.
+ * Under load rxe retransmits requests whose responses are merely slow, so
+ * a duplicate of the last RDMA READ may still be on its way when the READ
+ * completes; the responder replays it, and if the MR has been deregistered
+ * by then the replay fails, the responder's QP moves to the error state
+ * and drops everything after it (the NAK of a completed PSN is ignored).
+ * A zero-byte RDMA WRITE (no rkey needed, IB spec C9-88) queued behind any
+ * such duplicate completes only once the responder got past it: call this
+ * before deregistering an MR the peer has just accessed.
+ */
+static inline void t_rdma_fence(struct t_side *s)
+{
+	struct ibv_send_wr wr;
+	enum ibv_wc_status st;
+
+	memset(&wr, 0, sizeof(wr));
+	wr.wr_id = 0xfe4ce;
+	wr.opcode = IBV_WR_RDMA_WRITE;
+	st = t_post_wait(s, &wr);
+	T_CHECK(st == IBV_WC_SUCCESS, "%s: zero-byte RDMA WRITE (fence): %s",
+		s->name, ibv_wc_status_str(st));
 }
 
 static inline void t_close_side(struct t_side *s)

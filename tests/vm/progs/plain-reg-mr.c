@@ -439,6 +439,8 @@ static void exercise(struct ibv_mr *mr, volatile uint8_t *p, uint64_t iova,
 	}
 	ok("%u bytes: RDMA WRITE and READ with the P2P MR as the local side, byte-exact",
 	   len);
+	/* the caller deregisters the MR next: no duplicate READ may follow */
+	t_rdma_fence(&b);
 }
 
 /* --- cases --------------------------------------------------------------- */
