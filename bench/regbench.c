@@ -571,7 +571,7 @@ static int cmd_library(int argc, char **argv)
 		if (!buf)
 			die("p2pv_buf_alloc(%s, %zu): %s", bdf, sizes[k],
 			    p2pv_last_error());
-		/* without patches 0015-0019 the kernel refuses the plain
+		/* without patches 0018-0022 the kernel refuses the plain
 		 * ibv_reg_mr (EFAULT): then there is no raw_mapping column */
 		{
 			struct ibv_mr *mr = ibv_reg_mr(pd, buf->addr, sizes[k], ACCESS);

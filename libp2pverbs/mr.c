@@ -4,7 +4,7 @@
  * make costs, plus an in-memory lookup: no system call of their own.
  *
  * - p2pv_reg_mr*(): the range goes to ibv_reg_mr_iova2() by address.  A
- *   kernel with the by-address path (kernel-patches/0014-0017) resolves a
+ *   kernel with the by-address path (kernel-patches/0018-0022) resolves a
  *   range inside a P2P mapping to its dma-buf when it registers it, so the
  *   MR is on whatever memory is mapped there at that moment.  A kernel
  *   without it answers EFAULT; for a range that is still the mapping of a
@@ -78,7 +78,7 @@ static P2PV_HOT struct ibv_mr *reg_dmabuf(struct ibv_pd *pd,
 
 /*
  * [addr, addr + length) lies in a P2P buffer as the registry knows it: a
- * kernel with the by-address path (kernel-patches/0014-0017) resolves the
+ * kernel with the by-address path (kernel-patches/0018-0022) resolves the
  * mapping to its dma-buf.  A kernel without it cannot pin the pages of a
  * dma-buf mapping and answers EFAULT; if the range is still the buffer's
  * mapping (asked of the kernel on this error path only), the library

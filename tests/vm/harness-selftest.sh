@@ -26,7 +26,7 @@ expect() {
 expect status 42 'FAILED with status 42' 'exit $((6 * 7))'
 # A test's own output is not a kernel report, whatever words it prints.
 expect pass 0 'passed in' 'grep -q hostroot /proc/cmdline; echo "WARNING: BUG: Oops, printed by the test"'
-expect hang 124 'TIMEOUT' 'sleep 1000' --timeout 40
+expect hang 124 'TIMEOUT' 'sleep 1000' --timeout 20
 expect panic 125 'Kernel panic' 'echo c >/proc/sysrq-trigger'
 # A kernel warning fails the run although the script goes on and exits 0: a
 # real WARN() from LKDTM stops the guest (panic_on_warn), and the console's

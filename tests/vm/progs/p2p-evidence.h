@@ -5,7 +5,7 @@
  * (shared by mpi-p2p and fi-rma-p2p, which run unmodified engines).
  *
  * A mapping of P2P memory is VM_PFNMAP: the kernel registers it only by
- * resolving it to its dma-buf (patches 0015-0019); pinning it fails.  What
+ * resolving it to its dma-buf (patches 0018-0022); pinning it fails.  What
  * can be seen from outside the engine:
  *
  *   - p2p_in_dmabuf_mapping(): the pointer lies in a dma-buf mapping

@@ -44,7 +44,7 @@
 #include "p2pmem-client.h"
 #include "t-report.h"
 
-/* Test-only ioctls of lib/test_p2pmem_edu.c (kernel-patches/0005) */
+/* Test-only ioctls of lib/test_p2pmem_edu.c (kernel-patches/0013-0014) */
 #define P2PMEM_EDU_REVOCABLE	(1U << 0)
 #define P2PMEM_EDU_SLOW_UNMAP	(1U << 1)
 #define P2PMEM_EDU_LATE_FENCE	(1U << 2)
