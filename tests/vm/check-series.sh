@@ -2,10 +2,12 @@
 # Check kernel-patches/series the way a maintainer applies it: every patch
 # applies in order to Debian's linux-source-7.3, the kernel builds after each
 # one (with the config fragment merged, so a patch's own options are on as
-# soon as its Kconfig exists), and checkpatch.pl --strict has nothing to say
+# soon as its Kconfig exists), checkpatch.pl --strict has nothing to say
 # but checkpatch's generic question about MAINTAINERS for new files (and
-# nothing at all about the ids in Fixes: tags, which it cannot look up here).
-# Not part of run-all.sh: a warm ccache makes it about 5 minutes.
+# nothing at all about the ids in Fixes: tags, which it cannot look up here),
+# and kernel-doc -Wall finds nothing in the C files a patch touches that it
+# did not find there before the patch (mainline's own gaps are not ours).
+# Not part of run-all.sh: a warm ccache makes it about 15 minutes.
 #
 #   check-series.sh        (after tests/vm/build-kernel.sh fetched the source)
 set -euo pipefail
@@ -30,8 +32,22 @@ export KBUILD_BUILD_TIMESTAMP=p2pverbs KBUILD_BUILD_USER=p2pverbs KBUILD_BUILD_H
 mk() { make -s -C "$src" O="$out" CC="ccache gcc" "$@"; }
 mk tinyconfig >/dev/null
 
+# kernel-doc's remarks on the C files patch $1 touches, without line
+# numbers (a patch moves the lines it does not touch)
+kdoc_remarks() {
+	local f files=()
+	while read -r f; do
+		if [ -f "$src/$f" ]; then files+=("$f"); fi
+	done < <(sed -n 's|^+++ b/\(.*\.[ch]\)$|\1|p' "$patches/$1")
+	[ ${#files[@]} -gt 0 ] || return 0
+	# its exit status counts the remarks
+	(cd "$src" && scripts/kernel-doc -none -Wall "${files[@]}" 2>&1 || true) |
+		sed -E 's/:[0-9]+ / /' | sort
+}
+
 status=0
 while read -r p; do
+	kdoc_before=$(kdoc_remarks "$p")
 	patch -d "$src" -p1 --quiet --forward --batch <"$patches/$p" ||
 		{ log "$p does not apply"; exit 1; }
 	KCONFIG_CONFIG="$out/.config" "$src/scripts/kconfig/merge_config.sh" -m -O "$out" \
@@ -49,6 +65,12 @@ while read -r p; do
 	if [ -n "$remarks" ]; then
 		echo "$remarks"
 		log "$p: checkpatch --strict remarks (above)"
+		status=1
+	fi
+	kdoc_new=$(comm -13 <(echo "$kdoc_before") <(kdoc_remarks "$p"))
+	if [ -n "$kdoc_new" ]; then
+		echo "$kdoc_new"
+		log "$p: new kernel-doc remarks (above)"
 		status=1
 	fi
 	log "ok: $p applies and builds ($(($(date +%s) - start)) s)"
