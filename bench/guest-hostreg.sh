@@ -6,12 +6,7 @@
 #
 # Arguments: KEY=VALUE settings: BENCH_REGBENCH (the regbench binary),
 # BENCH_HOSTREG_REPS (rounds, each one registration of either size).
-for kv in "$@"; do
-	case $kv in
-	BENCH_*=*) export "${kv?}" ;;
-	*) echo "bench: bad argument $kv" >&2; exit 2 ;;
-	esac
-done
+. "$P2PV_REPO/bench/guest-settings.sh"
 . "$P2PV_REPO/tests/vm/guest/lib.sh"
 
 out=$P2PV_RESULTS

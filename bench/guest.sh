@@ -22,12 +22,7 @@
 # BENCH_ALLOC_REPS, BENCH_DEREG_REPS, BENCH_BW_SIZES, BENCH_LAT_SIZES,
 # BENCH_BW_BYTES (bytes moved per bw run, which sets the iteration count),
 # BENCH_LAT_ITERS, BENCH_REPEAT.
-for kv in "$@"; do
-	case $kv in
-	BENCH_*=*) export "${kv?}" ;;
-	*) echo "bench: bad argument $kv" >&2; exit 2 ;;
-	esac
-done
+. "$P2PV_REPO/bench/guest-settings.sh"
 . "$P2PV_REPO/tests/vm/guest/lib.sh"
 
 out=$P2PV_RESULTS

@@ -174,6 +174,24 @@ static struct ibv_context *open_dev(const char *name)
 	return ctx;
 }
 
+/* every mode measures on one protection domain of the named device */
+static struct ibv_pd *open_dev_pd(const char *name)
+{
+	struct ibv_pd *pd = ibv_alloc_pd(open_dev(name));
+
+	if (!pd)
+		die("ibv_alloc_pd: %s", strerror(errno));
+	return pd;
+}
+
+static void close_dev_pd(struct ibv_pd *pd)
+{
+	struct ibv_context *ctx = pd->context;
+
+	ibv_dealloc_pd(pd);
+	ibv_close_device(ctx);
+}
+
 static int open_provider(const char *bdf)
 {
 	char path[256];
@@ -308,7 +326,6 @@ static int cmd_sizes(int argc, char **argv)
 {
 	const char *dev, *bdf;
 	int min_mib, max_mib, reps, areps, node;
-	struct ibv_context *ctx;
 	struct ibv_pd *pd;
 	double *reg, *unreg, *alloc, *rel;
 	char extra[256];
@@ -322,10 +339,7 @@ static int cmd_sizes(int argc, char **argv)
 	reps = to_int(argv[6], "REPS");
 	areps = reps < 3 ? reps : 3;	/* zeroing a big BAR is slow under TCG */
 
-	ctx = open_dev(dev);
-	pd = ibv_alloc_pd(ctx);
-	if (!pd)
-		die("ibv_alloc_pd: %s", strerror(errno));
+	pd = open_dev_pd(dev);
 	node = strcmp(bdf, "none") ? open_provider(bdf) : -1;
 	reg = calloc(reps, sizeof(*reg));
 	unreg = calloc(reps, sizeof(*unreg));
@@ -382,8 +396,7 @@ static int cmd_sizes(int argc, char **argv)
 
 	if (node >= 0)
 		close(node);
-	ibv_dealloc_pd(pd);
-	ibv_close_device(ctx);
+	close_dev_pd(pd);
 	return 0;
 }
 
@@ -394,7 +407,6 @@ static int cmd_providers(int argc, char **argv)
 	const char *dev, *client;
 	struct p2pmem_map_query q0 = { 0 };
 	int n, reps, qreps, k, i;
-	struct ibv_context *ctx;
 	struct ibv_pd *pd;
 	double *reg, *unreg, *qt;
 	char extra[256];
@@ -414,10 +426,7 @@ static int cmd_providers(int argc, char **argv)
 		die("at most %d providers", MAX_PROVIDERS);
 	qreps = 10 * reps;
 
-	ctx = open_dev(dev);
-	pd = ibv_alloc_pd(ctx);
-	if (!pd)
-		die("ibv_alloc_pd: %s", strerror(errno));
+	pd = open_dev_pd(dev);
 	reg = calloc(qreps, sizeof(*reg));
 	unreg = calloc(qreps, sizeof(*unreg));
 	qt = calloc(qreps, sizeof(*qt));
@@ -480,8 +489,7 @@ static int cmd_providers(int argc, char **argv)
 		close(fds[k]);
 		close(nodes[k]);
 	}
-	ibv_dealloc_pd(pd);
-	ibv_close_device(ctx);
+	close_dev_pd(pd);
 	return 0;
 }
 
@@ -540,7 +548,6 @@ static int cmd_library(int argc, char **argv)
 {
 	static const size_t sizes[] = { 1 * MIB, 16 * MIB };
 	struct p2pv_provider chosen;
-	struct ibv_context *ctx;
 	double *t[NUM_APIS], *ct, t0;
 	const char *dev, *bdf;
 	struct ibv_pd *pd;
@@ -553,10 +560,7 @@ static int cmd_library(int argc, char **argv)
 	dev = argv[2];
 	bdf = argv[3];
 	reps = to_int(argv[4], "REPS");
-	ctx = open_dev(dev);
-	pd = ibv_alloc_pd(ctx);
-	if (!pd)
-		die("ibv_alloc_pd: %s", strerror(errno));
+	pd = open_dev_pd(dev);
 	for (j = 0; j < NUM_APIS; j++)
 		if (!(t[j] = calloc(reps, sizeof(double))))
 			die("out of memory");
@@ -618,8 +622,7 @@ static int cmd_library(int argc, char **argv)
 	}
 	emit("choose", extra, ct, reps);
 
-	ibv_dealloc_pd(pd);
-	ibv_close_device(ctx);
+	close_dev_pd(pd);
 	return 0;
 }
 
@@ -696,7 +699,6 @@ static int cmd_alloc(int argc, char **argv)
 static int cmd_dereg(int argc, char **argv)
 {
 	const char *dev, *bdf;
-	struct ibv_context *ctx;
 	struct ibv_pd *pd;
 	double *host_t, *p2p_t;
 	char extra[256];
@@ -707,10 +709,7 @@ static int cmd_dereg(int argc, char **argv)
 	dev = argv[2];
 	bdf = argv[3];
 	reps = to_int(argv[4], "REPS");
-	ctx = open_dev(dev);
-	pd = ibv_alloc_pd(ctx);
-	if (!pd)
-		die("ibv_alloc_pd: %s", strerror(errno));
+	pd = open_dev_pd(dev);
 	node = open_provider(bdf);
 	host_t = calloc(reps, sizeof(double));
 	p2p_t = calloc(reps, sizeof(double));
@@ -744,8 +743,7 @@ static int cmd_dereg(int argc, char **argv)
 		emit("dereg_pair", extra, p2p_t, reps);
 	}
 	close(node);
-	ibv_dealloc_pd(pd);
-	ibv_close_device(ctx);
+	close_dev_pd(pd);
 	return 0;
 }
 
@@ -753,7 +751,6 @@ static int cmd_hostreg(int argc, char **argv)
 {
 	static const size_t sizes[] = { 1 * MIB, 16 * MIB };
 	double *reg[2], *unreg[2];
-	struct ibv_context *ctx;
 	struct ibv_pd *pd;
 	const char *dev;
 	char extra[256];
@@ -764,10 +761,7 @@ static int cmd_hostreg(int argc, char **argv)
 		die("usage: regbench hostreg RDMA-DEV REPS");
 	dev = argv[2];
 	reps = to_int(argv[3], "REPS");
-	ctx = open_dev(dev);
-	pd = ibv_alloc_pd(ctx);
-	if (!pd)
-		die("ibv_alloc_pd: %s", strerror(errno));
+	pd = open_dev_pd(dev);
 	for (s = 0; s < 2; s++) {
 		if (!(reg[s] = calloc(reps, sizeof(double))) ||
 		    !(unreg[s] = calloc(reps, sizeof(double))))
@@ -776,7 +770,7 @@ static int cmd_hostreg(int argc, char **argv)
 		dereg(reg_host(pd, p[s], sizes[s]));	/* warm-up */
 	}
 	/*
-	 * Since 0021 of the series, a zero worker clears every provider's
+	 * Since 0010 of the series, a zero worker clears every provider's
 	 * user share after boot (seconds on an NVMe CMB under TCG); a
 	 * kernel without it has nothing running: measure both on an idle
 	 * guest, or the comparison measures the worker.
@@ -803,8 +797,7 @@ static int cmd_hostreg(int argc, char **argv)
 		emit("hostreg_dereg", extra, unreg[s], reps);
 		munmap(p[s], sizes[s]);
 	}
-	ibv_dealloc_pd(pd);
-	ibv_close_device(ctx);
+	close_dev_pd(pd);
 	return 0;
 }
 

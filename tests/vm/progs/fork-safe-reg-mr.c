@@ -50,7 +50,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -70,42 +69,10 @@
 		   IBV_ACCESS_REMOTE_READ)
 
 static const char *provider, *memory, *mode;
+static char case_name[64];		/* "<memory> <mode>", t_case */
 static struct t_side a, b;		/* DEV0: P2P MRs; DEV1: host MR */
 static uint8_t *host;			/* 2 * BUF_SIZE, registered on DEV1 */
 static struct ibv_mr *host_mr;
-
-__attribute__((format(printf, 1, 2), noreturn))
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fflush(stdout);
-	fprintf(stderr, "FAIL: %s %s: ", memory, mode);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	exit(1);
-}
-
-__attribute__((format(printf, 1, 2)))
-static void ok(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("ok: %s %s: ", memory, mode);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
-
-#define CHECK(cond, ...)               \
-	do {                           \
-		if (!(cond))           \
-			fail(__VA_ARGS__); \
-	} while (0)
 
 static const char *errname(int e)
 {
@@ -124,7 +91,7 @@ static int count_vmas(const void *p, size_t len)
 	FILE *f;
 
 	f = fopen("/proc/self/maps", "re");
-	CHECK(f, "/proc/self/maps: %s", errname(errno));
+	T_CHECK(f, "/proc/self/maps: %s", errname(errno));
 	while (fgets(line, sizeof(line), f))
 		if (sscanf(line, "%lx-%lx", &start, &end) == 2 && start < hi &&
 		    end > lo)
@@ -141,17 +108,17 @@ static uint8_t *map_buffer(void)
 	void *p;
 
 	node = p2pmem_open_node(provider, O_RDWR);
-	CHECK(node >= 0, "open /dev/p2pmem/%s: %s", provider, errname(-node));
+	T_CHECK(node >= 0, "open /dev/p2pmem/%s: %s", provider, errname(-node));
 	if (!strcmp(memory, "node")) {
 		fd = node;
 	} else {
 		fd = p2pmem_try_alloc(node, BUF_SIZE, O_RDWR | O_CLOEXEC, 0);
-		CHECK(fd >= 0, "P2PMEM_IOC_ALLOC of %u bytes: %s", BUF_SIZE,
-		      errname(-fd));
+		T_CHECK(fd >= 0, "P2PMEM_IOC_ALLOC of %u bytes: %s", BUF_SIZE,
+		        errname(-fd));
 		close(node);
 	}
 	p = mmap(NULL, BUF_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	CHECK(p != MAP_FAILED, "mmap of %u bytes: %s", BUF_SIZE, errname(errno));
+	T_CHECK(p != MAP_FAILED, "mmap of %u bytes: %s", BUF_SIZE, errname(errno));
 	close(fd);
 	return p;
 }
@@ -160,8 +127,8 @@ static struct ibv_mr *reg(uint8_t *p, size_t len, int access, const char *what)
 {
 	struct ibv_mr *mr = ibv_reg_mr(a.pd, p, len, access);
 
-	CHECK(mr, "ibv_reg_mr of %s (%zu bytes, access 0x%x): %s", what, len,
-	      access, errname(errno));
+	T_CHECK(mr, "ibv_reg_mr of %s (%zu bytes, access 0x%x): %s", what, len,
+	        access, errname(errno));
 	return mr;
 }
 
@@ -169,7 +136,7 @@ static void dereg(struct ibv_mr *mr)
 {
 	int ret = ibv_dereg_mr(mr);
 
-	CHECK(!ret, "ibv_dereg_mr: %s", errname(ret));
+	T_CHECK(!ret, "ibv_dereg_mr: %s", errname(ret));
 }
 
 static void rdma_ok(struct t_side *s, enum ibv_wr_opcode op, uint64_t laddr,
@@ -178,9 +145,9 @@ static void rdma_ok(struct t_side *s, enum ibv_wr_opcode op, uint64_t laddr,
 	enum ibv_wc_status st = t_rdma_status(s, op, (void *)(uintptr_t)laddr,
 					      lkey, raddr, rkey, len);
 
-	CHECK(st == IBV_WC_SUCCESS, "%s on %s: %s completion: %s", s->name,
-	      op == IBV_WR_RDMA_READ ? "RDMA READ" : "RDMA WRITE",
-	      memory, ibv_wc_status_str(st));
+	T_CHECK(st == IBV_WC_SUCCESS, "%s on %s: %s completion: %s", s->name,
+	        op == IBV_WR_RDMA_READ ? "RDMA READ" : "RDMA WRITE",
+	        memory, ibv_wc_status_str(st));
 }
 
 static void verify(const volatile uint8_t *p, size_t len, unsigned int seed,
@@ -188,7 +155,7 @@ static void verify(const volatile uint8_t *p, size_t len, unsigned int seed,
 {
 	long bad = t_verify(p, len, seed);
 
-	CHECK(bad < 0, "%s: byte %ld of %zu differs", what, bad, len);
+	T_CHECK(bad < 0, "%s: byte %ld of %zu differs", what, bad, len);
 }
 
 /*
@@ -221,8 +188,8 @@ static void exercise(struct ibv_mr *mr, uint8_t *p, uint32_t len,
 	rdma_ok(&a, IBV_WR_RDMA_READ, iova, mr->lkey, (uintptr_t)src,
 		host_mr->rkey, len);
 	verify(p, len, seed + 3, "RDMA READ into the P2P MR (CPU view)");
-	ok("%s (%u bytes): RDMA WRITE and READ both ways, byte-exact", what,
-	   len);
+	t_ok("%s (%u bytes): RDMA WRITE and READ both ways, byte-exact", what,
+	     len);
 }
 
 /* Register P (LEN bytes), move data through it, deregister */
@@ -245,16 +212,16 @@ static void check_fork(uint8_t *p)
 	pid_t pid;
 
 	pid = fork();
-	CHECK(pid >= 0, "fork: %s", errname(errno));
+	T_CHECK(pid >= 0, "fork: %s", errname(errno));
 	if (!pid)
 		_exit(!count_vmas(p + QUARTER, QUARTER) &&
 		      count_vmas(p, QUARTER) == head &&
 		      count_vmas(p + 2 * QUARTER, 2 * QUARTER) == tail ? 0 : 1);
-	CHECK(waitpid(pid, &status, 0) == pid, "waitpid: %s", errname(errno));
-	CHECK(WIFEXITED(status) && !WEXITSTATUS(status),
-	      "the forked child's mapping is not the parent's without the MADV_DONTFORK quarter (status 0x%x)",
-	      status);
-	ok("a forked child has the mapping without the MADV_DONTFORK quarter");
+	T_CHECK(waitpid(pid, &status, 0) == pid, "waitpid: %s", errname(errno));
+	T_CHECK(WIFEXITED(status) && !WEXITSTATUS(status),
+	        "the forked child's mapping is not the parent's without the MADV_DONTFORK quarter (status 0x%x)",
+	        status);
+	t_ok("a forked child has the mapping without the MADV_DONTFORK quarter");
 }
 
 static void mode_madvise(uint8_t *p)
@@ -262,12 +229,12 @@ static void mode_madvise(uint8_t *p)
 	struct ibv_mr *mr;
 	int vmas;
 
-	CHECK(!madvise(p + QUARTER, QUARTER, MADV_DONTFORK),
-	      "madvise(MADV_DONTFORK) of the second quarter: %s", errname(errno));
+	T_CHECK(!madvise(p + QUARTER, QUARTER, MADV_DONTFORK),
+	        "madvise(MADV_DONTFORK) of the second quarter: %s", errname(errno));
 	vmas = count_vmas(p, BUF_SIZE);
-	CHECK(vmas == 3, "after madvise of the second quarter the mapping is %d VMAs, not 3",
-	      vmas);
-	ok("madvise(MADV_DONTFORK) of the second quarter split the mapping into 3 VMAs");
+	T_CHECK(vmas == 3, "after madvise of the second quarter the mapping is %d VMAs, not 3",
+	        vmas);
+	t_ok("madvise(MADV_DONTFORK) of the second quarter split the mapping into 3 VMAs");
 
 	reg_exercise(p, BUF_SIZE, 10, "the whole split mapping");
 	reg_exercise(p + QUARTER - 4000, QUARTER + 8000, 20,
@@ -275,12 +242,12 @@ static void mode_madvise(uint8_t *p)
 	reg_exercise(p + QUARTER, QUARTER, 30, "the MADV_DONTFORK quarter");
 
 	/* write access needs every piece writable */
-	CHECK(!mprotect(p + 3 * QUARTER, QUARTER, PROT_READ),
-	      "mprotect(PROT_READ) of the last quarter: %s", errname(errno));
+	T_CHECK(!mprotect(p + 3 * QUARTER, QUARTER, PROT_READ),
+	        "mprotect(PROT_READ) of the last quarter: %s", errname(errno));
 	mr = ibv_reg_mr(a.pd, p, BUF_SIZE, ACCESS_RW);
-	CHECK(!mr && errno == EACCES,
-	      "write registration of the whole with a read-only last quarter: %s, not EACCES",
-	      mr ? "registered" : errname(errno));
+	T_CHECK(!mr && errno == EACCES,
+	        "write registration of the whole with a read-only last quarter: %s, not EACCES",
+	        mr ? "registered" : errname(errno));
 	mr = reg(p, BUF_SIZE, IBV_ACCESS_REMOTE_READ,
 		 "the whole, read-only last quarter, remote read");
 	t_fill(p, 3 * QUARTER, 40);
@@ -289,10 +256,10 @@ static void mode_madvise(uint8_t *p)
 		(uintptr_t)p, mr->rkey, 3 * QUARTER);
 	verify(host, 3 * QUARTER, 40, "RDMA READ from the read-only registration");
 	dereg(mr);
-	CHECK(!mprotect(p + 3 * QUARTER, QUARTER, PROT_READ | PROT_WRITE),
-	      "mprotect(PROT_READ | PROT_WRITE) of the last quarter: %s",
-	      errname(errno));
-	ok("with a read-only last quarter: write registration EACCES, remote-read registration and RDMA READ work");
+	T_CHECK(!mprotect(p + 3 * QUARTER, QUARTER, PROT_READ | PROT_WRITE),
+	        "mprotect(PROT_READ | PROT_WRITE) of the last quarter: %s",
+	        errname(errno));
+	t_ok("with a read-only last quarter: write registration EACCES, remote-read registration and RDMA READ work");
 
 	check_fork(p);
 	reg_exercise(p, BUF_SIZE, 50, "the whole mapping after fork()");
@@ -305,12 +272,12 @@ static void mode_fork(uint8_t *p, bool want_split)
 
 	quarter = reg(p + QUARTER, QUARTER, ACCESS_RW, "the second quarter");
 	vmas = count_vmas(p, BUF_SIZE);
-	ok("after registering the second quarter the mapping is %d VMA%s (%s)",
-	   vmas, vmas == 1 ? "" : "s",
-	   vmas == 1 ? "libibverbs did not madvise" : "libibverbs madvised the quarter");
-	CHECK(!want_split || vmas == 3,
-	      "libibverbs' fork protection did not split the mapping (%d VMAs)",
-	      vmas);
+	t_ok("after registering the second quarter the mapping is %d VMA%s (%s)",
+	     vmas, vmas == 1 ? "" : "s",
+	     vmas == 1 ? "libibverbs did not madvise" : "libibverbs madvised the quarter");
+	T_CHECK(!want_split || vmas == 3,
+	        "libibverbs' fork protection did not split the mapping (%d VMAs)",
+	        vmas);
 	exercise(quarter, p + QUARTER, QUARTER, 10, "the second quarter");
 
 	whole = reg(p, BUF_SIZE, ACCESS_RW, "the whole mapping");
@@ -345,24 +312,26 @@ int main(int argc, char **argv)
 	memory = argv[4];
 	mode = argv[5];
 	want_split = argc == 7;
+	snprintf(case_name, sizeof(case_name), "%s %s", memory, mode);
+	t_case = case_name;
 
 	if (!strcmp(mode, "fork-init")) {
 		ret = ibv_fork_init();
-		CHECK(!ret, "ibv_fork_init: %s", errname(ret));
-		ok("ibv_fork_init() succeeded; ibv_is_fork_initialized() says %d",
-		   (int)ibv_is_fork_initialized());
+		T_CHECK(!ret, "ibv_fork_init: %s", errname(ret));
+		t_ok("ibv_fork_init() succeeded; ibv_is_fork_initialized() says %d",
+		     (int)ibv_is_fork_initialized());
 	} else if (!strcmp(mode, "fork-env")) {
-		CHECK(getenv("RDMAV_FORK_SAFE"), "RDMAV_FORK_SAFE is not set");
+		T_CHECK(getenv("RDMAV_FORK_SAFE"), "RDMAV_FORK_SAFE is not set");
 	}
 
 	ret = p2pmem_read_available(provider, &avail_before);
-	CHECK(!ret, "p2pmem/available of %s: %s", provider, errname(-ret));
+	T_CHECK(!ret, "p2pmem/available of %s: %s", provider, errname(-ret));
 	list = t_open_pair(&a, &b, argv[2], argv[3]);
 	host = mmap(NULL, 2 * BUF_SIZE, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	CHECK(host != MAP_FAILED, "mmap of host memory: %s", errname(errno));
+	T_CHECK(host != MAP_FAILED, "mmap of host memory: %s", errname(errno));
 	host_mr = ibv_reg_mr(b.pd, host, 2 * BUF_SIZE, ACCESS_RW);
-	CHECK(host_mr, "ibv_reg_mr of host memory: %s", errname(errno));
+	T_CHECK(host_mr, "ibv_reg_mr of host memory: %s", errname(errno));
 
 	p = map_buffer();
 	if (!strcmp(mode, "madvise"))
@@ -370,7 +339,7 @@ int main(int argc, char **argv)
 	else
 		mode_fork(p, want_split);
 
-	CHECK(!munmap(p, BUF_SIZE), "munmap: %s", errname(errno));
+	T_CHECK(!munmap(p, BUF_SIZE), "munmap: %s", errname(errno));
 	dereg(host_mr);
 	munmap(host, 2 * BUF_SIZE);
 	t_close_pair(&a, &b, list);
@@ -378,16 +347,16 @@ int main(int argc, char **argv)
 	deadline = t_now_ms() + RELEASE_WAIT_MS;
 	for (;;) {
 		ret = p2pmem_read_available(provider, &avail_after);
-		CHECK(!ret, "p2pmem/available of %s: %s", provider,
-		      errname(-ret));
+		T_CHECK(!ret, "p2pmem/available of %s: %s", provider,
+		        errname(-ret));
 		if (avail_after == avail_before)
 			break;
-		CHECK(t_now_ms() < deadline,
-		      "%s: %" PRIu64 " bytes available %d ms after the release, %" PRIu64 " at the start",
-		      provider, avail_after, RELEASE_WAIT_MS, avail_before);
+		T_CHECK(t_now_ms() < deadline,
+		        "%s: %" PRIu64 " bytes available %d ms after the release, %" PRIu64 " at the start",
+		        provider, avail_after, RELEASE_WAIT_MS, avail_before);
 		usleep(10000);
 	}
-	ok("%s: every registration worked; pool back to %" PRIu64 " bytes available",
-	   provider, avail_after);
+	t_ok("%s: every registration worked; pool back to %" PRIu64 " bytes available",
+	     provider, avail_after);
 	return 0;
 }

@@ -2,7 +2,8 @@
 /*
  * Reporting helpers of the in-guest test programs: "ok: ..." lines on
  * stdout, "FAIL: ..." on stderr and exit status 1, and a monotonic clock
- * in milliseconds for bounded waits.
+ * in milliseconds for bounded waits.  A program that runs one of several
+ * cases names it in t_case, and every line then says which case it is about.
  */
 #ifndef P2PV_T_REPORT_H
 #define P2PV_T_REPORT_H
@@ -13,6 +14,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+static const char *t_case;
+
 __attribute__((format(printf, 1, 2), noreturn))
 static inline void t_fail(const char *fmt, ...)
 {
@@ -20,6 +23,8 @@ static inline void t_fail(const char *fmt, ...)
 
 	fflush(stdout);
 	fprintf(stderr, "FAIL: ");
+	if (t_case)
+		fprintf(stderr, "%s: ", t_case);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -33,6 +38,8 @@ static inline void t_ok(const char *fmt, ...)
 	va_list ap;
 
 	printf("ok: ");
+	if (t_case)
+		printf("%s: ", t_case);
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
