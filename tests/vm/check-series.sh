@@ -7,7 +7,7 @@
 # nothing at all about the ids in Fixes: tags, which it cannot look up here),
 # and kernel-doc -Wall finds nothing in the C files a patch touches that it
 # did not find there before the patch (mainline's own gaps are not ours).
-# Not part of run-all.sh: a warm ccache makes it about 15 minutes.
+# Not part of run-all.sh: a warm ccache makes it 8-15 minutes.
 #
 #   check-series.sh        (after tests/vm/build-kernel.sh fetched the source)
 set -euo pipefail
